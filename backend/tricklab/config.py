@@ -1,0 +1,51 @@
+"""Settings from the environment (``TRICKLAB_*``) behind a cached getter that tests override."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Where tricklab keeps its data and how its parts reach each other."""
+
+    model_config = SettingsConfigDict(env_prefix="TRICKLAB_", extra="ignore")
+
+    data_dir: Path = Field(default_factory=lambda: Path.home() / ".tricklab")
+    database_url: str | None = None
+    broker_url: str | None = None
+    public_url: str = "http://127.0.0.1:8000"
+    queue_name: str = "tricklab"
+    broker_poll_seconds: float = 0.1
+    lease_seconds: float = 60.0
+    heartbeat_seconds: float = 10.0
+    max_attempts: int = 3
+    unclaimed_redispatch_seconds: float = 120.0
+    checkpoint_every_steps: int = 500
+    metrics_flush_seconds: float = 1.0
+    metrics_flush_points: int = 5000
+    sse_poll_seconds: float = 0.5
+    max_body_bytes: int = 10 * 1024 * 1024
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The SQL store; an SQLite file in the data directory unless configured."""
+        return self.database_url or f"sqlite:///{self.data_dir / 'tricklab.sqlite'}"
+
+    @property
+    def resolved_broker_url(self) -> str:
+        """The Celery broker; an embedded SQLite-backed broker in the data directory unless configured."""
+        return self.broker_url or f"sqla+sqlite:///{self.data_dir / 'broker.sqlite'}"
+
+    @property
+    def artifacts_dir(self) -> Path:
+        return self.data_dir / "artifacts"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings (``get_settings.cache_clear()`` after changing the environment)."""
+    return Settings()
