@@ -130,4 +130,3 @@ def validate_params(
         for key, spec in schema.items():
             out.setdefault(key, spec.default)
     return out
-

@@ -56,7 +56,9 @@ TRICKS: dict[str, TrickInfo] = {
                 "cycle_epochs": _p(
                     "float", 2.0, "cycle length in epochs (ignored when cycle_steps is set)", min=0, min_exclusive=True
                 ),
-                "cycle_steps": _p("int", None, "cycle length in optimizer steps (overrides cycle_epochs)", min=1, nullable=True),
+                "cycle_steps": _p(
+                    "int", None, "cycle length in optimizer steps (overrides cycle_epochs)", min=1, nullable=True
+                ),
                 "lr_min": _p("float", 0.0, "lowest learning rate of each cycle", min=0),
                 "snapshots": _p("int", 0, "snapshots kept for the ensemble (0 = every cycle end)", min=0),
             },
@@ -97,7 +99,9 @@ TRICKS: dict[str, TrickInfo] = {
             ),
             paper="Goyal et al., Accurate, Large Minibatch SGD (2017)",
             params={
-                "epochs": _p("float", 1.0, "warmup length in epochs (ignored when steps is set)", min=0, min_exclusive=True),
+                "epochs": _p(
+                    "float", 1.0, "warmup length in epochs (ignored when steps is set)", min=0, min_exclusive=True
+                ),
                 "steps": _p("int", None, "warmup length in optimizer steps (overrides epochs)", min=1, nullable=True),
             },
             one_of=[["epochs", "steps"]],

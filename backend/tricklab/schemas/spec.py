@@ -96,9 +96,7 @@ def default_direction(metric: str) -> Direction:
     return "minimize" if metric.endswith(MINIMIZED_SUFFIXES) else "maximize"
 
 
-def _resolve_factor(
-    item: FactorItem, index: int, task: TaskInfo, errors: list[ParamError]
-) -> Factor | None:
+def _resolve_factor(item: FactorItem, index: int, task: TaskInfo, errors: list[ParamError]) -> Factor | None:
     loc: tuple[str | int, ...] = ("factors", index)
     if isinstance(item, str):
         name, raw = item, None
