@@ -1,0 +1,164 @@
+"""SQLAlchemy 2 models: experiments, runs, run attempts, metric points and final metrics.
+
+Statuses are CHECK constraints rather than database enums so a new status is a
+one-line migration on both SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from tricklab.db.types import JSONType, UTCDateTime, utcnow
+
+RUN_STATUSES = ("queued", "running", "succeeded", "failed", "diverged", "cancelled")
+TERMINAL_RUN_STATUSES = ("succeeded", "failed", "diverged", "cancelled")
+EXPERIMENT_STATUSES = ("queued", "running", "finished", "cancelled")
+NON_FINITE = ("nan", "inf", "-inf")
+
+
+def _in(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+# Deterministic constraint names so Alembic migrations can alter them on both dialects.
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map: ClassVar[dict[Any, Any]] = {datetime: UTCDateTime(), dict[str, Any]: JSONType}
+
+
+class Experiment(Base):
+    __tablename__ = "experiments"
+    __table_args__ = (
+        CheckConstraint(_in("status", EXPERIMENT_STATUSES), name="status"),
+        CheckConstraint(_in("direction", ("maximize", "minimize")), name="direction"),
+        Index("ix_experiments_created_at", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    task: Mapped[str] = mapped_column(String(100))
+    spec: Mapped[dict[str, Any]]
+    # Resolved base, factors and the design's combinations: what the runs were expanded from.
+    resolved: Mapped[dict[str, Any]]
+    metric: Mapped[str] = mapped_column(String(100))
+    direction: Mapped[str] = mapped_column(String(8))
+    status: Mapped[str] = mapped_column(String(16), default="queued")
+    n_runs: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None]
+
+    runs: Mapped[list[Run]] = relationship(back_populates="experiment", passive_deletes=True)
+
+
+class Run(Base):
+    __tablename__ = "runs"
+    __table_args__ = (
+        UniqueConstraint("experiment_id", "combo_key", "seed", name="uq_runs_experiment_combo_seed"),
+        CheckConstraint(_in("status", RUN_STATUSES), name="status"),
+        CheckConstraint("attempt >= 0", name="attempt"),
+        # Experiment pages filter runs by status; the reaper scans by status and lease/queue time.
+        Index("ix_runs_experiment_status", "experiment_id", "status"),
+        Index("ix_runs_status_lease", "status", "lease_expires_at"),
+        Index("ix_runs_status_dispatched", "status", "dispatched_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    experiment_id: Mapped[int] = mapped_column(ForeignKey("experiments.id", ondelete="CASCADE"))
+    combo_key: Mapped[str] = mapped_column(String(1000))
+    tricks: Mapped[dict[str, Any]]
+    levels: Mapped[dict[str, Any]]
+    seed: Mapped[int] = mapped_column(Integer)
+    config: Mapped[dict[str, Any]]
+    status: Mapped[str] = mapped_column(String(16), default="queued")
+    attempt: Mapped[int] = mapped_column(Integer, default=0)
+    worker_id: Mapped[str | None] = mapped_column(String(200))
+    task_id: Mapped[str | None] = mapped_column(String(64))
+    checkpoint_path: Mapped[str | None] = mapped_column(Text)
+    heartbeat_at: Mapped[datetime | None]
+    lease_expires_at: Mapped[datetime | None]
+    queued_at: Mapped[datetime] = mapped_column(default=utcnow)
+    dispatched_at: Mapped[datetime | None]
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+    progress: Mapped[float] = mapped_column(Float, default=0.0)
+    error: Mapped[str | None] = mapped_column(Text)
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    experiment: Mapped[Experiment] = relationship(back_populates="runs")
+
+
+class RunAttempt(Base):
+    __tablename__ = "run_attempts"
+    __table_args__ = (
+        CheckConstraint(
+            "outcome IS NULL OR " + _in("outcome", (*TERMINAL_RUN_STATUSES, "lost")),
+            name="outcome",
+        ),
+    )
+
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
+    attempt: Mapped[int] = mapped_column(Integer, primary_key=True)
+    worker_id: Mapped[str | None] = mapped_column(String(200))
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    ended_at: Mapped[datetime | None]
+    outcome: Mapped[str | None] = mapped_column(String(16))
+    reason: Mapped[str | None] = mapped_column(Text)
+    resumed_from_step: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class MetricPoint(Base):
+    """One value of one key at one step; the primary key makes re-sent points harmless."""
+
+    __tablename__ = "metrics"
+    __table_args__ = (
+        CheckConstraint("non_finite IS NULL OR " + _in("non_finite", NON_FINITE), name="non_finite"),
+        # Clustered on (run, key, step) in SQLite: a curve is one contiguous range scan.
+        {"sqlite_with_rowid": False},
+    )
+
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    step: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    # NULL when non-finite: SQLite turns NaN into NULL anyway, so both dialects store the kind in the flag.
+    value: Mapped[float | None] = mapped_column(Float)
+    non_finite: Mapped[str | None] = mapped_column(String(4))
+    wall_time: Mapped[float] = mapped_column(Float)
+
+
+class FinalMetric(Base):
+    __tablename__ = "final_metrics"
+    __table_args__ = (
+        CheckConstraint("non_finite IS NULL OR " + _in("non_finite", NON_FINITE), name="non_finite"),
+        # Analysis reads one metric across every run of an experiment.
+        Index("ix_final_metrics_key", "key"),
+    )
+
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    value: Mapped[float | None] = mapped_column(Float)
+    non_finite: Mapped[str | None] = mapped_column(String(4))
