@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from tricklab.analysis.fractional import FractionError, fraction
 from tricklab.catalog.params import ParamError, ParamValidationError, ParamValue, coerce_param, validate_params
 from tricklab.catalog.tasks import TaskInfo, all_tasks
 from tricklab.catalog.tricks import TRICKS
@@ -145,6 +146,43 @@ def _resolve_factor(item: FactorItem, index: int, task: TaskInfo, errors: list[P
     return TrickFactor(name=name, params=params)
 
 
+def _conflicts(names: list[str]) -> list[tuple[str, str]]:
+    return [(a, b) for i, a in enumerate(names) for b in names[i + 1 :] if b in TRICKS[a].conflicts]
+
+
+def design_errors(spec: ExperimentSpec, tricks: list[TrickFactor]) -> list[ParamError]:
+    """Design-specific problems: an impossible fraction, an empty one-at-a-time design, bad custom combinations."""
+    errors: list[ParamError] = []
+    names = [f.name for f in tricks]
+    if spec.resolution is not None and spec.design != "fractional":
+        errors.append(ParamError(("resolution",), "resolution is only used by the fractional design"))
+    if spec.design in ("leave_one_out", "add_one_in") and not names:
+        errors.append(ParamError(("factors",), f"{spec.design} needs at least one trick factor"))
+    if spec.design == "fractional" and spec.resolution is not None:
+        for a, b in _conflicts(names):
+            errors.append(ParamError(("factors",), f"a fractional design cannot hold conflicting tricks {a} and {b}"))
+        try:
+            fraction(len(names), spec.resolution)
+        except FractionError as exc:
+            errors.append(ParamError(("factors",) if len(names) < 3 else ("resolution",), str(exc)))
+    if spec.design == "custom":
+        seen: dict[frozenset[str], int] = {}
+        for i, combo in enumerate(spec.combinations or []):
+            for j, name in enumerate(combo):
+                if name not in names:
+                    known = ", ".join(names) or "none"
+                    errors.append(ParamError(("combinations", i, j), f"{name!r} is not a trick factor ({known})"))
+            if len(set(combo)) != len(combo):
+                errors.append(ParamError(("combinations", i), "a trick is listed twice"))
+            for a, b in _conflicts([n for n in dict.fromkeys(combo) if n in names]):
+                errors.append(ParamError(("combinations", i), f"conflicting tricks {a} and {b}"))
+            key = frozenset(combo)
+            if key in seen:
+                errors.append(ParamError(("combinations", i), f"same combination as combinations.{seen[key]}"))
+            seen.setdefault(key, i)
+    return errors
+
+
 def resolve_spec(spec: ExperimentSpec) -> ResolvedSpec:
     """Check a spec against the task and trick catalogs; raise SpecError naming every bad field."""
     tasks = all_tasks()
@@ -184,6 +222,7 @@ def resolve_spec(spec: ExperimentSpec) -> ResolvedSpec:
         errors.append(ParamError(("combinations",), "combinations are only used by the custom design"))
     if spec.design == "fractional" and spec.resolution is None:
         errors.append(ParamError(("resolution",), "a fractional design needs a resolution (3, 4 or 5)"))
+    errors.extend(design_errors(spec, [f for f in factors if isinstance(f, TrickFactor)]))
     if spec.metric not in task.metrics and spec.metric not in ("val_accuracy", "val_loss", "train_loss"):
         errors.append(ParamError(("metric",), f"task {task.name} records no metric {spec.metric!r}"))
     if errors:

@@ -1,0 +1,1 @@
+"""Ablation statistics: pure functions over a table of runs (no database, no torch)."""
