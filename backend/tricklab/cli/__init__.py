@@ -1,0 +1,1 @@
+"""The tricklab command line (``tricklab = tricklab.cli.main:main``)."""

@@ -1,0 +1,130 @@
+"""The Celery task: take the run's lease, train it, report how it ended.
+
+Thin on purpose (Celery's task guide): the message carries only (run_id, attempt);
+the run is re-read from the store through a ``RunReporter``; the lease in SQL, not
+the broker, decides who trains it, so a duplicate or stale delivery does nothing.
+Nothing a run does may take the worker down: every exception ends as ``failed``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from pathlib import Path
+from typing import Any
+
+from celery import Celery
+from tricklab.config import Settings, get_settings
+from tricklab.db.session import make_engine, make_session_factory
+from tricklab.queue import TRAIN_RUN_TASK
+from tricklab.reporting import ClaimedRun, RunReporter, TerminalStatus
+from tricklab.services.reporting import SqlRunReporter
+
+from tricklab_worker.engine import train_run
+from tricklab_worker.engine.context import CheckpointStore, TrainOutcome
+from tricklab_worker.run_link import RunLink
+from tricklab_worker.runner import configure_threads, describe_error, is_cuda_oom, pick_device, release_cuda_memory
+
+log = logging.getLogger(__name__)
+
+AMP_ENV = "TRICKLAB_WORKER_AMP"
+
+_reporter: tuple[int, RunReporter] | None = None
+
+
+def process_reporter(settings: Settings) -> RunReporter:
+    """The SQL reporter of this process, built after fork (a pooled connection must never cross a fork)."""
+    global _reporter
+    if _reporter is None or _reporter[0] != os.getpid():
+        engine = make_engine(settings.resolved_database_url)
+        _reporter = (os.getpid(), SqlRunReporter(make_session_factory(engine)))
+    return _reporter[1]
+
+
+def checkpoint_dir(settings: Settings, claimed: ClaimedRun) -> Path:
+    """Where the run's checkpoint lives: the store's choice, else ``<artifacts>/runs/<run_id>``."""
+    if claimed.checkpoint_path:
+        path = Path(claimed.checkpoint_path)
+        return path.parent if path.suffix else path
+    return settings.artifacts_dir / "runs" / str(claimed.run_id)
+
+
+def _train_with_oom_retry(claimed: ClaimedRun, link: RunLink, checkpoint: CheckpointStore) -> TrainOutcome:
+    device = pick_device()
+    amp = os.environ.get(AMP_ENV, "") in ("1", "true", "bf16")
+    for try_number in (1, 2):
+        try:
+            return train_run(
+                claimed.config, sink=link.sink, control=link, device=device, checkpoint=checkpoint, amp=amp
+            )
+        except Exception as exc:
+            if is_cuda_oom(exc) and try_number == 1:
+                log.warning("run %s: CUDA out of memory; retrying once", claimed.run_id)
+                release_cuda_memory()
+                continue
+            log.exception("run %s attempt %s raised", claimed.run_id, claimed.attempt)
+            reason = describe_error(exc)
+            if is_cuda_oom(exc):
+                reason = f"CUDA out of memory, also on the retry with the same config: {reason}"
+            return TrainOutcome(status="failed", error=reason)
+    raise AssertionError("unreachable")
+
+
+def execute_train_run(
+    *, reporter: RunReporter, settings: Settings, run_id: int, attempt: int, worker_id: str
+) -> TerminalStatus | None:
+    """Train run ``run_id`` if this attempt can claim it; return its terminal status, or None if skipped."""
+    claimed = reporter.claim(run_id=run_id, attempt=attempt, worker_id=worker_id)
+    if claimed is None:
+        log.info("run %s attempt %s: finished or held by another attempt; nothing to do", run_id, attempt)
+        return None
+    configure_threads()
+    directory = checkpoint_dir(settings, claimed)
+    directory.mkdir(parents=True, exist_ok=True)
+    checkpoint = CheckpointStore(directory=directory, every_steps=settings.checkpoint_every_steps)
+    link = RunLink(
+        reporter=reporter,
+        run_id=claimed.run_id,
+        attempt=claimed.attempt,
+        flush_seconds=settings.metrics_flush_seconds,
+        flush_points=settings.metrics_flush_points,
+        heartbeat_seconds=settings.heartbeat_seconds,
+    )
+    with link:
+        outcome = _train_with_oom_retry(claimed, link, checkpoint)
+    reporter.finish(
+        run_id=claimed.run_id,
+        attempt=claimed.attempt,
+        status=outcome.status,
+        final_metrics=outcome.final_metrics,
+        error=outcome.error,
+    )
+    log.info("run %s attempt %s: %s", claimed.run_id, claimed.attempt, outcome.status)
+    return outcome.status
+
+
+def worker_id(hostname: str | None) -> str:
+    """Which worker process holds a lease, as shown on the run: Celery node name and pid."""
+    return f"{hostname or socket.gethostname()}:{os.getpid()}"
+
+
+def register_tasks(app: Celery) -> None:
+    """Register ``tricklab.train_run`` on ``app`` (the API sends it by name)."""
+
+    @app.task(name=TRAIN_RUN_TASK, bind=True, acks_late=True, reject_on_worker_lost=True, ignore_result=True)  # type: ignore[untyped-decorator]
+    def train_run_task(self: Any, run_id: int, attempt: int) -> str | None:
+        settings = get_settings()
+        try:
+            return execute_train_run(
+                reporter=process_reporter(settings),
+                settings=settings,
+                run_id=int(run_id),
+                attempt=int(attempt),
+                worker_id=worker_id(self.request.hostname),
+            )
+        except Exception:
+            # The store itself failed (claim/finish/final flush): leave the lease to
+            # expire so the reaper re-dispatches the run; the worker goes on.
+            log.exception("run %s attempt %s: could not report to the store", run_id, attempt)
+            return None
