@@ -1,0 +1,247 @@
+// Experiment page: live over the SSE stream (snapshot/update/end, never polling runs).
+// Cheap parts (header, progress, runs table) redraw on each event, throttled; the
+// aggregated views (curves, analysis) refetch at most every REFRESH_MS while it runs.
+import { api, ApiError } from "/js/api.js";
+import { fallbackAnalysis } from "/js/analysis_fallback.js";
+import { h, replaceChildren, throttle } from "/js/dom.js";
+import { buildLayout, drawDesignInfo, drawHeader } from "/js/pages/experiment_layout.js";
+import { renderAccuracyChart } from "/js/views/accuracy_chart.js";
+import { comboTable } from "/js/views/combo_table.js";
+import { renderCurves, renderDiffCurve } from "/js/views/curves.js";
+import { renderForest, renderInteractionHeatmap } from "/js/views/effects.js";
+import { renderOneAtATime } from "/js/views/oat_table.js";
+import { renderParallel } from "/js/views/parallel.js";
+import { runsTable } from "/js/views/runs_table.js";
+
+const LIVE_MS = 400;
+const REFRESH_MS = 1500;
+const CURVE_KEYS = [["train_loss", "training loss"], ["val_accuracy", "validation accuracy"]];
+
+export async function render(container, { id }) {
+  const [experiment, tasks] = await Promise.all([api.getExperiment(id), api.tasks().catch(() => [])]);
+  const task = tasks.find((t) => t.name === experiment.task);
+  const state = {
+    experiment,
+    runs: new Map(),
+    analysis: null,
+    curves: {},
+    controls: { smoothing: 0, logY: false, focusTrick: "", diffTrick: "", diffKey: "val_accuracy", metric: experiment.metric },
+    stopped: false,
+  };
+  const comboIndex = new Map((experiment.combinations ?? []).map((c, i) => [c.key, i]));
+  const colorIndex = (key) => comboIndex.get(key) ?? comboIndex.size;
+  const comboFor = (key) => (state.experiment.combinations ?? []).find((c) => c.key === key);
+
+  const el = buildLayout(experiment, { onCancel: cancelExperiment });
+  const runs = runsTable(comboFor, cancelRun);
+  const combos = comboTable(colorIndex);
+  el.runsTable.append(runs.el);
+  el.comboTable.append(combos.el);
+  container.append(el.root);
+  buildControls();
+
+  async function cancelExperiment() {
+    if (!window.confirm(`Cancel every unfinished run of "${state.experiment.name}"?`)) return;
+    try {
+      state.experiment = await api.cancelExperiment(id);
+      drawLive();
+    } catch (err) {
+      showNotice(`Could not cancel: ${err.message}`);
+    }
+  }
+
+  async function cancelRun(runId) {
+    try {
+      const run = await api.cancelRun(runId);
+      state.runs.set(run.id, { ...state.runs.get(run.id), ...pickBrief(run) });
+      drawLive();
+    } catch (err) {
+      showNotice(`Could not cancel run #${runId}: ${err.message}`);
+    }
+  }
+
+  function showNotice(text) {
+    replaceChildren(el.notice, text ? h("div", { class: "notice" }, text) : null);
+  }
+
+  function drawLive() {
+    drawHeader(el, state.experiment, state.runs);
+    runs.update([...state.runs.values()]);
+  }
+  const drawLiveThrottled = throttle(drawLive, LIVE_MS);
+
+  function drawCurves() {
+    const c = state.controls;
+    for (const [key, label] of CURVE_KEYS) {
+      const target = key === "train_loss" ? el.trainLoss : el.valAccuracy;
+      const data = state.curves[key];
+      if (data?.error) {
+        react404(target, data.error);
+        continue;
+      }
+      renderCurves(target, data, { colorIndex, smoothing: c.smoothing, logY: c.logY, focusTrick: c.focusTrick, yTitle: label });
+    }
+    const diffSource = state.curves[c.diffKey];
+    renderDiffCurve(el.diff, c.diffTrick ? diffSource?.diff ?? { trick: c.diffTrick, steps: [] } : null, {
+      smoothing: c.smoothing, keyLabel: c.diffKey,
+    });
+  }
+
+  function react404(target, message) {
+    replaceChildren(target, h("div", { class: "chart-empty" }, message));
+  }
+
+  function drawAnalysis() {
+    const a = state.analysis;
+    if (!a) return;
+    renderAccuracyChart(el.accuracy, a, { colorIndex });
+    drawDesignInfo(el, a);
+    renderForest(el.effects, a.effects, { metric: a.metric });
+    renderInteractionHeatmap(el.interactions, a.interactions, a.design?.trick_factors ?? []);
+    combos.update(a);
+    renderOneAtATime(el.oat, a);
+    renderParallel(el.parallel, a);
+  }
+
+  async function loadCurves() {
+    const diff = state.controls.diffTrick;
+    await Promise.all(CURVE_KEYS.map(async ([key]) => {
+      try {
+        state.curves[key] = await api.experimentCurves(id, key, 200, diff || undefined);
+      } catch (err) {
+        state.curves[key] = { error: `Curves are not available: ${err.message}` };
+      }
+    }));
+  }
+
+  async function loadAnalysis() {
+    try {
+      state.analysis = await api.experimentAnalysis(id, state.controls.metric);
+    } catch (err) {
+      // 404 here means the server has no analysis route yet (the experiment exists):
+      // compute what we can from the runs' final metrics instead.
+      if (!(err instanceof ApiError) || ![404, 405, 501].includes(err.status)) throw err;
+      const allRuns = await api.allExperimentRuns(id);
+      state.analysis = fallbackAnalysis(state.experiment, allRuns, state.controls.metric);
+    }
+  }
+
+  // One load at a time; a request during a load queues exactly one more.
+  let loading = null;
+  let again = false;
+  async function loadData() {
+    if (loading) {
+      again = true;
+      return loading;
+    }
+    loading = (async () => {
+      do {
+        again = false;
+        try {
+          await Promise.all([loadCurves(), loadAnalysis()]);
+          if (state.stopped) return;
+          drawCurves();
+          drawAnalysis();
+        } catch (err) {
+          showNotice(`Could not load results: ${err.message}`);
+        }
+      } while (again && !state.stopped);
+    })();
+    try {
+      await loading;
+    } finally {
+      loading = null;
+    }
+  }
+  const loadDataThrottled = throttle(loadData, REFRESH_MS);
+
+  function buildControls() {
+    const c = state.controls;
+    const tricks = (experiment.factors ?? []).filter((f) => (experiment.combinations ?? []).some((co) => f in (co.tricks ?? {})));
+    const trickOptions = (none) => [h("option", { value: "" }, none), ...tricks.map((t) => h("option", { value: t }, t))];
+    const smoothing = h("input", { type: "range", id: "smoothing", min: "0", max: "0.99", step: "0.01", value: "0" });
+    const smoothingValue = h("span", { class: "mono" }, "0.00");
+    smoothing.addEventListener("input", () => {
+      c.smoothing = Number(smoothing.value);
+      smoothingValue.textContent = c.smoothing.toFixed(2);
+      drawCurves();
+    });
+    const logY = h("input", { type: "checkbox", id: "log-scale" });
+    logY.addEventListener("change", () => { c.logY = logY.checked; drawCurves(); });
+    const focus = h("select", { id: "focus-trick" }, trickOptions("all combinations"));
+    focus.addEventListener("change", () => { c.focusTrick = focus.value; drawCurves(); });
+    replaceChildren(el.curveControls,
+      h("label", {}, "EMA smoothing", smoothing, smoothingValue),
+      h("label", {}, logY, "log scale (y)"),
+      h("label", {}, "focus on combinations with", focus));
+
+    const diffTrick = h("select", { id: "diff-trick" }, trickOptions("choose a trick"));
+    diffTrick.addEventListener("change", () => { c.diffTrick = diffTrick.value; loadData(); });
+    const diffKey = h("select", { id: "diff-key" }, CURVE_KEYS.map(([k, label]) => h("option", { value: k }, label)));
+    diffKey.value = c.diffKey;
+    diffKey.addEventListener("change", () => { c.diffKey = diffKey.value; drawCurves(); });
+    replaceChildren(el.diffControls, h("label", {}, "trick", diffTrick), h("label", {}, "curve", diffKey));
+
+    const metrics = [...new Set([experiment.metric, ...(task?.metrics ?? []), "val_accuracy", "val_loss"])];
+    const metric = h("select", { id: "analysis-metric" }, metrics.map((m) => h("option", { value: m }, m)));
+    metric.value = c.metric;
+    metric.addEventListener("change", () => { c.metric = metric.value; loadData(); });
+    replaceChildren(el.metricControls, h("label", {}, "metric", metric),
+      h("span", { class: "small muted" }, "mean over seeds with a 95% CI; effects, tables and parallel coordinates follow this metric"));
+  }
+
+  // --- live stream ---------------------------------------------------------
+  let source = null;
+  let gotSnapshot = false;
+  function applyPayload(payload) {
+    if (payload.experiment) state.experiment = { ...state.experiment, ...payload.experiment };
+    for (const run of payload.runs ?? []) state.runs.set(run.id, { ...state.runs.get(run.id), ...run });
+  }
+  function openStream() {
+    source = new EventSource(api.eventsUrl(id));
+    source.addEventListener("snapshot", (event) => {
+      gotSnapshot = true;
+      state.runs.clear();
+      applyPayload(JSON.parse(event.data));
+      drawLive();
+      loadData();
+    });
+    source.addEventListener("update", (event) => {
+      applyPayload(JSON.parse(event.data));
+      drawLiveThrottled();
+      loadDataThrottled();
+    });
+    source.addEventListener("end", (event) => {
+      if (event.data) applyPayload(JSON.parse(event.data));
+      source.close();
+      // The final state: fetch the experiment (finished_at, status) and every view once more.
+      api.getExperiment(id).then((exp) => { state.experiment = exp; drawLive(); }).catch(() => {});
+      loadData();
+    });
+    source.addEventListener("error", () => {
+      if (gotSnapshot || state.stopped) return; // EventSource reconnects by itself and sends a new snapshot
+      source.close();
+      loadRunsWithoutStream();
+    });
+  }
+
+  async function loadRunsWithoutStream() {
+    showNotice("Live updates are unavailable; showing the state at page load. Reload to refresh.");
+    const all = await api.allExperimentRuns(id).catch(() => []);
+    for (const run of all) state.runs.set(run.id, pickBrief(run));
+    drawLive();
+    loadData();
+  }
+
+  drawLive();
+  openStream();
+  return () => {
+    state.stopped = true;
+    source?.close();
+  };
+}
+
+function pickBrief(run) {
+  const { id, combo_key, seed, status, progress, attempt, error } = run;
+  return { id, combo_key, seed, status, progress, attempt, error };
+}
