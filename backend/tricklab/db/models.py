@@ -97,7 +97,6 @@ class Run(Base):
     status: Mapped[str] = mapped_column(String(16), default="queued")
     attempt: Mapped[int] = mapped_column(Integer, default=0)
     worker_id: Mapped[str | None] = mapped_column(String(200))
-    task_id: Mapped[str | None] = mapped_column(String(64))
     checkpoint_path: Mapped[str | None] = mapped_column(Text)
     heartbeat_at: Mapped[datetime | None]
     lease_expires_at: Mapped[datetime | None]

@@ -55,7 +55,6 @@ def upgrade() -> None:
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("attempt", sa.Integer(), nullable=False),
         sa.Column("worker_id", sa.String(length=200), nullable=True),
-        sa.Column("task_id", sa.String(length=64), nullable=True),
         sa.Column("checkpoint_path", sa.Text(), nullable=True),
         sa.Column("heartbeat_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("lease_expires_at", sa.DateTime(timezone=True), nullable=True),

@@ -1,0 +1,73 @@
+"""Worker reporting over REST: the transport of ``RunReporter`` for workers without database access."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response, status
+
+from tricklab.api.deps import SessionDep, SettingsDep
+from tricklab.reporting import MetricPoint
+from tricklab.schemas.api import ClaimIn, ClaimOut, FinishIn, HeartbeatIn, HeartbeatOut, MetricsIn
+from tricklab.services import leases, metrics
+from tricklab.services.errors import ConflictError
+from tricklab.services.runs import get_run_row
+
+router = APIRouter(prefix="/api/v1/runs", tags=["worker"])
+
+
+@router.post("/{run_id}/claim", response_model=ClaimOut, responses={409: {"description": "claimed by another attempt"}})
+def claim_run(run_id: int, body: ClaimIn, db_session: SessionDep, settings: SettingsDep) -> ClaimOut:
+    """Take the run's lease for this attempt (409 when it is held, finished or the attempt is stale)."""
+    claimed = leases.claim_run(
+        db_session=db_session,
+        run_id=run_id,
+        attempt=body.attempt,
+        worker_id=body.worker_id,
+        lease_seconds=settings.lease_seconds,
+        artifacts_dir=settings.artifacts_dir,
+    )
+    if claimed is None:
+        get_run_row(db_session, run_id)  # 404 rather than 409 for an unknown run
+        raise ConflictError(f"run {run_id} cannot be claimed as attempt {body.attempt}")
+    return ClaimOut(
+        run_id=claimed.run_id, attempt=claimed.attempt, config=claimed.config, checkpoint_path=claimed.checkpoint_path
+    )
+
+
+@router.post("/{run_id}/heartbeat", response_model=HeartbeatOut)
+def heartbeat(run_id: int, body: HeartbeatIn, db_session: SessionDep, settings: SettingsDep) -> HeartbeatOut:
+    """Extend the lease; ``continue`` is false when the run was cancelled or the lease lost."""
+    keep_going = leases.heartbeat_run(
+        db_session=db_session,
+        run_id=run_id,
+        attempt=body.attempt,
+        progress=body.progress,
+        lease_seconds=settings.lease_seconds,
+    )
+    if not keep_going:
+        get_run_row(db_session, run_id)
+    return HeartbeatOut(continue_=keep_going)
+
+
+@router.post("/{run_id}/metrics", status_code=status.HTTP_204_NO_CONTENT, response_class=Response)
+def post_metrics(run_id: int, body: MetricsIn, db_session: SessionDep) -> Response:
+    """Store a batch of points, idempotent on (run, key, step)."""
+    points = [MetricPoint(key=p.key, step=p.step, value=p.value, wall_time=p.wall_time) for p in body.points]
+    metrics.log_metrics(db_session=db_session, run_id=run_id, attempt=body.attempt, points=points)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post("/{run_id}/finish", status_code=status.HTTP_204_NO_CONTENT, response_class=Response)
+def finish_run(run_id: int, body: FinishIn, db_session: SessionDep) -> Response:
+    """End the run if this attempt still holds it (409 otherwise)."""
+    done = leases.finish_run(
+        db_session=db_session,
+        run_id=run_id,
+        attempt=body.attempt,
+        status=body.status,
+        final_metrics=body.final_metrics,
+        error=body.error,
+    )
+    if not done:
+        get_run_row(db_session, run_id)
+        raise ConflictError(f"run {run_id} is not held by attempt {body.attempt}")
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -1,0 +1,52 @@
+"""The queue producer: a Celery app that dispatches runs by task name, carrying only ids.
+
+The worker's Celery app is built by the same ``make_celery`` so both sides agree
+on the broker, the queue and the delivery guarantees. The broker is never the
+source of truth (the lease lives in SQL); it only wakes a worker up.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import Celery
+from kombu.transport import sqlalchemy as kombu_sqla
+
+from tricklab.config import Settings
+
+TRAIN_RUN_TASK = "tricklab.train_run"
+
+
+def _tune_embedded_broker(settings: Settings) -> None:
+    # kombu hands every transport option to create_engine, so the poll interval
+    # can only be set on the transport's Channel class (default 1 s => ~0.7 s latency).
+    setattr(kombu_sqla.Channel, "polling_interval", settings.broker_poll_seconds)  # noqa: B010
+
+
+def make_celery(settings: Settings) -> Celery:
+    """A Celery app for ``settings``: late acks, prefetch 1, reject on worker loss, no result backend."""
+    broker_url = settings.resolved_broker_url
+    if broker_url.startswith("sqla+"):
+        _tune_embedded_broker(settings)
+        if broker_url.startswith("sqla+sqlite:///"):
+            settings.data_dir.mkdir(parents=True, exist_ok=True)
+    app = Celery("tricklab", broker=broker_url, set_as_current=False)
+    app.conf.update(
+        task_default_queue=settings.queue_name,
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        task_ignore_result=True,
+        result_backend=None,
+        broker_connection_retry_on_startup=True,
+        task_serializer="json",
+        accept_content=["json"],
+    )
+    return app
+
+
+def dispatch_run(celery_app: Any, *, run_id: int, attempt: int) -> str | None:
+    """Send ``tricklab.train_run(run_id, attempt)``; returns the message's task id."""
+    result = celery_app.send_task(TRAIN_RUN_TASK, args=[run_id, attempt])
+    task_id = getattr(result, "id", None)
+    return str(task_id) if task_id is not None else None

@@ -1,0 +1,1 @@
+"""Domain services: keyword-only functions over a session (Netflix dispatch style)."""

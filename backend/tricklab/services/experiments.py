@@ -1,0 +1,245 @@
+"""Experiments: preview, create (expand once, insert, commit, then enqueue), list, get, cancel."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.orm import Session
+
+from tricklab.catalog.params import ParamError
+from tricklab.db.models import TERMINAL_RUN_STATUSES, Experiment, Run
+from tricklab.db.session import begin_write
+from tricklab.db.types import utcnow
+from tricklab.design import expand_design, run_configs
+from tricklab.queue import dispatch_run
+from tricklab.schemas.api import (
+    CombinationOut,
+    ExperimentCreated,
+    ExperimentOut,
+    Page,
+    PreviewOut,
+    StatusCounts,
+)
+from tricklab.schemas.run_config import Combination, RunConfig
+from tricklab.schemas.spec import ExperimentSpec, ResolvedSpec, SpecError, resolve_spec
+from tricklab.services.errors import ConflictError, NotFoundError
+
+log = logging.getLogger(__name__)
+
+
+def _expand(spec: ExperimentSpec) -> tuple[ResolvedSpec, list[Combination], list[RunConfig]]:
+    resolved = resolve_spec(spec)
+    try:
+        combos = expand_design(resolved)
+        configs = run_configs(resolved)
+    except NotImplementedError as exc:
+        raise SpecError([ParamError(("design",), f"design {spec.design!r} is not supported yet ({exc})")]) from exc
+    if not configs:
+        raise SpecError([ParamError(("factors",), "the design has no valid combination")])
+    return resolved, combos, configs
+
+
+def _combination_out(combo: Combination) -> CombinationOut:
+    return CombinationOut(key=combo.key, tricks=combo.tricks, levels=combo.levels)
+
+
+def preview_experiment(*, spec: ExperimentSpec) -> PreviewOut:
+    """What a spec would launch: its combinations and run count, without touching the store."""
+    resolved, combos, configs = _expand(spec)
+    return PreviewOut(
+        n_combinations=len(combos),
+        n_runs=len(configs),
+        combinations=[_combination_out(c) for c in combos],
+        design=spec.design,
+        seeds=spec.seeds,
+        factors=[f.name for f in resolved.factors],
+    )
+
+
+def create_experiment(
+    *, db_session: Session, spec: ExperimentSpec, celery_app: Any, public_url: str
+) -> ExperimentCreated:
+    """Expand the spec into runs in one transaction, commit, then enqueue every run."""
+    resolved, combos, configs = _expand(spec)
+    begin_write(db_session)
+    now = utcnow()
+    experiment = Experiment(
+        name=spec.name,
+        task=spec.task,
+        spec=spec.model_dump(mode="json"),
+        resolved={
+            "base": resolved.base,
+            "factors": [f.model_dump(mode="json") for f in resolved.factors],
+            "combinations": [_combination_out(c).model_dump(mode="json") for c in combos],
+            "design": spec.design,
+        },
+        metric=spec.metric,
+        direction=resolved.direction,
+        status="queued",
+        n_runs=len(configs),
+        created_at=now,
+    )
+    db_session.add(experiment)
+    db_session.flush()
+    levels_by_key = {c.key: c.levels for c in combos}
+    rows = [
+        {
+            "experiment_id": experiment.id,
+            "combo_key": cfg.combo_key,
+            "tricks": cfg.tricks,
+            "levels": levels_by_key.get(cfg.combo_key, {}),
+            "seed": cfg.seed,
+            "config": cfg.model_dump(mode="json"),
+            "status": "queued",
+            "attempt": 0,
+            "progress": 0.0,
+            "cancel_requested": False,
+            "queued_at": now,
+            # Set before the messages go out: if this process dies before sending,
+            # the reaper re-dispatches these runs once they count as unclaimed.
+            "dispatched_at": now,
+        }
+        for cfg in configs
+    ]
+    db_session.execute(insert(Run), rows)
+    db_session.commit()
+    run_ids = db_session.scalars(select(Run.id).where(Run.experiment_id == experiment.id).order_by(Run.id)).all()
+    db_session.rollback()  # end the read transaction before talking to the broker
+    dispatch_all(celery_app, [(run_id, 1) for run_id in run_ids])
+    return ExperimentCreated(
+        id=experiment.id,
+        name=experiment.name,
+        n_runs=len(configs),
+        url=f"{public_url.rstrip('/')}/#/experiments/{experiment.id}",
+    )
+
+
+def dispatch_all(celery_app: Any, runs: Iterable[tuple[int, int]]) -> int:
+    """Send one message per (run_id, attempt); a broker failure is logged and left to the reaper."""
+    sent = 0
+    for run_id, attempt in runs:
+        try:
+            dispatch_run(celery_app, run_id=run_id, attempt=attempt)
+            sent += 1
+        except Exception:
+            log.exception("could not dispatch run %s attempt %s; the reaper will retry", run_id, attempt)
+    return sent
+
+
+def status_counts(db_session: Session, experiment_ids: Sequence[int]) -> dict[int, tuple[StatusCounts, float]]:
+    """Run counts per status and the summed progress of unfinished runs, per experiment (one query)."""
+    out: dict[int, tuple[StatusCounts, float]] = {i: (StatusCounts(), 0.0) for i in experiment_ids}
+    if not experiment_ids:
+        return out
+    rows = db_session.execute(
+        select(Run.experiment_id, Run.status, func.count(), func.coalesce(func.sum(Run.progress), 0.0))
+        .where(Run.experiment_id.in_(experiment_ids))
+        .group_by(Run.experiment_id, Run.status)
+    ).all()
+    for experiment_id, status, count, progress_sum in rows:
+        counts, running_progress = out[experiment_id]
+        setattr(counts, status, int(count))
+        if status == "running":
+            running_progress += float(progress_sum)
+        out[experiment_id] = (counts, running_progress)
+    return out
+
+
+def overall_progress(counts: StatusCounts, running_progress: float, n_runs: int) -> float:
+    """Finished runs count fully, running runs by their own progress."""
+    if n_runs <= 0:
+        return 1.0
+    done = sum(getattr(counts, s) for s in TERMINAL_RUN_STATUSES)
+    return float(max(0.0, min(1.0, (done + running_progress) / n_runs)))
+
+
+def experiment_out(row: Experiment, counts: StatusCounts, running_progress: float) -> ExperimentOut:
+    """Convert a row plus its run counts to the API shape."""
+    resolved = row.resolved
+    return ExperimentOut(
+        id=row.id,
+        name=row.name,
+        task=row.task,
+        status=row.status,
+        spec=row.spec,
+        created_at=row.created_at,
+        finished_at=row.finished_at,
+        n_runs=row.n_runs,
+        counts=counts,
+        progress=overall_progress(counts, running_progress, row.n_runs),
+        metric=row.metric,
+        direction=row.direction,
+        factors=[f["name"] for f in resolved.get("factors", [])],
+        combinations=[CombinationOut.model_validate(c) for c in resolved.get("combinations", [])],
+        design=resolved.get("design", row.spec.get("design", "full")),
+    )
+
+
+def _get_row(db_session: Session, experiment_id: int) -> Experiment:
+    row = db_session.get(Experiment, experiment_id)
+    if row is None:
+        raise NotFoundError(f"experiment {experiment_id} not found")
+    return row
+
+
+def get_experiment(*, db_session: Session, experiment_id: int) -> ExperimentOut:
+    """One experiment with its run counts and progress."""
+    row = _get_row(db_session, experiment_id)
+    counts, running = status_counts(db_session, [row.id])[row.id]
+    return experiment_out(row, counts, running)
+
+
+def list_experiments(*, db_session: Session, offset: int = 0, limit: int = 50) -> Page[ExperimentOut]:
+    """A page of experiments, newest first."""
+    total = db_session.scalar(select(func.count()).select_from(Experiment)) or 0
+    rows = db_session.scalars(
+        select(Experiment).order_by(Experiment.created_at.desc(), Experiment.id.desc()).offset(offset).limit(limit)
+    ).all()
+    counts = status_counts(db_session, [r.id for r in rows])
+    items = [experiment_out(r, *counts[r.id]) for r in rows]
+    return Page[ExperimentOut](items=items, total=total, offset=offset, limit=limit)
+
+
+def refresh_experiment_status(db_session: Session, experiment_id: int, now: datetime | None = None) -> None:
+    """Derive the experiment's status from its runs (call inside the transaction that changed them)."""
+    # Locked on PostgreSQL so two finishing runs cannot both see the other still running.
+    lock = db_session.get_bind().dialect.name != "sqlite"
+    row = db_session.get(Experiment, experiment_id, with_for_update=lock, populate_existing=True)
+    if row is None:
+        return
+    counts, _ = status_counts(db_session, [experiment_id])[experiment_id]
+    done = sum(getattr(counts, s) for s in TERMINAL_RUN_STATUSES)
+    all_done = done >= row.n_runs
+    if row.status != "cancelled":
+        if all_done:
+            row.status = "finished"
+        elif counts.queued < row.n_runs:
+            row.status = "running"
+    if all_done and row.finished_at is None:
+        row.finished_at = now or utcnow()
+
+
+def cancel_experiment(*, db_session: Session, experiment_id: int) -> ExperimentOut:
+    """Cancel queued runs now and ask running ones to stop at their next step check."""
+    begin_write(db_session)
+    row = _get_row(db_session, experiment_id)
+    if row.status in ("finished", "cancelled"):
+        raise ConflictError(f"experiment {experiment_id} is already {row.status}")
+    now = utcnow()
+    db_session.execute(
+        update(Run)
+        .where(Run.experiment_id == experiment_id, Run.status == "queued")
+        .values(status="cancelled", finished_at=now, error="cancelled before it started")
+    )
+    db_session.execute(
+        update(Run).where(Run.experiment_id == experiment_id, Run.status == "running").values(cancel_requested=True)
+    )
+    row.status = "cancelled"
+    db_session.flush()
+    refresh_experiment_status(db_session, experiment_id, now)
+    db_session.commit()
+    return get_experiment(db_session=db_session, experiment_id=experiment_id)

@@ -1,0 +1,201 @@
+"""The run lease in SQL: claim, heartbeat and finish, each a conditional update.
+
+Celery may deliver a message twice or late; whoever's conditional update matches
+wins and everyone else backs off, so a run never trains twice at once.
+An attempt number names each try: message (run, n) may only claim a run whose
+attempt is n-1, and only while the run is queued or its lease has expired.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any, cast
+
+from sqlalchemy import CursorResult, and_, func, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from tricklab.db.models import FinalMetric, Run, RunAttempt
+from tricklab.db.session import begin_write
+from tricklab.db.types import utcnow
+from tricklab.reporting import ClaimedRun, TerminalStatus
+from tricklab.schemas.run_config import RunConfig
+from tricklab.services.experiments import refresh_experiment_status
+
+
+def rowcount(result: Any) -> int:
+    """Rows matched by an UPDATE (the outcome of a conditional update)."""
+    return int(cast(CursorResult[Any], result).rowcount)
+
+
+def checkpoint_path_for(artifacts_dir: Path, run_id: int) -> str:
+    """Where a run's checkpoint lives; stable across attempts so a re-dispatched run resumes."""
+    return str(artifacts_dir / "runs" / str(run_id) / "checkpoint.pt")
+
+
+def claim_run(
+    *,
+    db_session: Session,
+    run_id: int,
+    attempt: int,
+    worker_id: str,
+    lease_seconds: float,
+    artifacts_dir: Path | None = None,
+    now: datetime | None = None,
+) -> ClaimedRun | None:
+    """Take the lease for ``attempt`` if the run is queued or its lease expired; None when someone else won."""
+    begin_write(db_session)
+    now = now or utcnow()
+    claimed = db_session.execute(
+        update(Run)
+        .where(
+            Run.id == run_id,
+            Run.attempt == attempt - 1,
+            Run.cancel_requested.is_(False),
+            or_(Run.status == "queued", and_(Run.status == "running", Run.lease_expires_at < now)),
+        )
+        .values(
+            status="running",
+            attempt=attempt,
+            worker_id=worker_id,
+            heartbeat_at=now,
+            lease_expires_at=now + timedelta(seconds=lease_seconds),
+            started_at=func.coalesce(Run.started_at, now),
+            error=None,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    if rowcount(claimed) != 1:
+        db_session.rollback()
+        return None
+    # An earlier attempt whose lease ran out without the reaper noticing yet.
+    db_session.execute(
+        update(RunAttempt)
+        .where(RunAttempt.run_id == run_id, RunAttempt.attempt < attempt, RunAttempt.ended_at.is_(None))
+        .values(ended_at=now, outcome="lost", reason="lease expired; taken over by a new attempt")
+        .execution_options(synchronize_session=False)
+    )
+    db_session.add(RunAttempt(run_id=run_id, attempt=attempt, worker_id=worker_id, started_at=now))
+    row = db_session.get(Run, run_id, populate_existing=True)
+    assert row is not None  # the update above matched it
+    if row.checkpoint_path is None and artifacts_dir is not None:
+        row.checkpoint_path = checkpoint_path_for(artifacts_dir, run_id)
+    refresh_experiment_status(db_session, row.experiment_id, now)
+    db_session.commit()
+    return ClaimedRun(
+        run_id=run_id,
+        attempt=attempt,
+        config=RunConfig.model_validate(row.config),
+        checkpoint_path=row.checkpoint_path,
+    )
+
+
+def heartbeat_run(
+    *,
+    db_session: Session,
+    run_id: int,
+    attempt: int,
+    progress: float,
+    lease_seconds: float,
+    now: datetime | None = None,
+) -> bool:
+    """Extend this attempt's lease; False when the run was cancelled or another attempt holds it."""
+    begin_write(db_session)
+    now = now or utcnow()
+    result = db_session.execute(
+        update(Run)
+        .where(Run.id == run_id, Run.attempt == attempt, Run.status == "running", Run.cancel_requested.is_(False))
+        .values(
+            heartbeat_at=now,
+            lease_expires_at=now + timedelta(seconds=lease_seconds),
+            progress=max(0.0, min(1.0, progress)),
+        )
+        .execution_options(synchronize_session=False)
+    )
+    db_session.commit()
+    return rowcount(result) == 1
+
+
+def record_resume(*, db_session: Session, run_id: int, attempt: int, step: int) -> None:
+    """Note the checkpoint step an attempt resumed from (shown in the run's attempt history)."""
+    begin_write(db_session)
+    db_session.execute(
+        update(RunAttempt)
+        .where(RunAttempt.run_id == run_id, RunAttempt.attempt == attempt)
+        .values(resumed_from_step=step)
+        .execution_options(synchronize_session=False)
+    )
+    db_session.commit()
+
+
+def split_value(value: float) -> tuple[float | None, str | None]:
+    """(stored value, non-finite flag): NaN and infinities are stored as NULL plus their kind."""
+    if math.isfinite(value):
+        return value, None
+    if math.isnan(value):
+        return None, "nan"
+    return None, "inf" if value > 0 else "-inf"
+
+
+def upsert_final_metrics(db_session: Session, run_id: int, final_metrics: dict[str, float]) -> None:
+    """Write final metrics, replacing earlier values of the same key."""
+    if not final_metrics:
+        return
+    rows = []
+    for key, value in final_metrics.items():
+        stored, flag = split_value(float(value))
+        rows.append({"run_id": run_id, "key": key, "value": stored, "non_finite": flag})
+    dialect = db_session.get_bind().dialect.name
+    insert_fn = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    stmt = insert_fn(FinalMetric)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["run_id", "key"],
+        set_={"value": stmt.excluded.value, "non_finite": stmt.excluded.non_finite},
+    )
+    db_session.execute(stmt, rows)
+
+
+def finish_run(
+    *,
+    db_session: Session,
+    run_id: int,
+    attempt: int,
+    status: TerminalStatus,
+    final_metrics: dict[str, float],
+    error: str | None = None,
+    now: datetime | None = None,
+) -> bool:
+    """End the run with ``status`` if this attempt still holds it; False (and nothing written) otherwise."""
+    begin_write(db_session)
+    now = now or utcnow()
+    values: dict[str, Any] = {
+        "status": status,
+        "finished_at": now,
+        "error": error,
+        "lease_expires_at": None,
+    }
+    if status == "succeeded":
+        values["progress"] = 1.0
+    result = db_session.execute(
+        update(Run)
+        .where(Run.id == run_id, Run.attempt == attempt, Run.status == "running")
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    if rowcount(result) != 1:
+        db_session.rollback()
+        return False
+    upsert_final_metrics(db_session, run_id, final_metrics)
+    db_session.execute(
+        update(RunAttempt)
+        .where(RunAttempt.run_id == run_id, RunAttempt.attempt == attempt)
+        .values(ended_at=now, outcome=status, reason=error)
+        .execution_options(synchronize_session=False)
+    )
+    experiment_id = db_session.scalar(select(Run.experiment_id).where(Run.id == run_id))
+    if experiment_id is not None:
+        refresh_experiment_status(db_session, experiment_id, now)
+    db_session.commit()
+    return True

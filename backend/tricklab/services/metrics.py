@@ -1,0 +1,150 @@
+"""Metric points: idempotent batch writes, key listing and shape-preserving downsampling."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import and_, func, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from tricklab.db.models import MetricPoint, Run
+from tricklab.db.session import begin_write
+from tricklab.reporting import MetricPoint as ReportedPoint
+from tricklab.schemas.api import MetricKeyOut, MetricKeysOut, MetricSeriesOut
+from tricklab.services.errors import ConflictError, NotFoundError
+from tricklab.services.leases import split_value
+
+
+def insert_points(db_session: Session, run_id: int, points: Sequence[ReportedPoint]) -> None:
+    """One executemany of INSERT ... ON CONFLICT DO NOTHING: re-sent (run, key, step) points are ignored."""
+    if not points:
+        return
+    rows: list[dict[str, Any]] = []
+    for p in points:
+        value, flag = split_value(float(p.value))
+        rows.append(
+            {
+                "run_id": run_id,
+                "key": p.key,
+                "step": int(p.step),
+                "value": value,
+                "non_finite": flag,
+                "wall_time": float(p.wall_time),
+            }
+        )
+    dialect = db_session.get_bind().dialect.name
+    insert_fn = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    stmt = insert_fn(MetricPoint).on_conflict_do_nothing(index_elements=["run_id", "key", "step"])
+    db_session.execute(stmt, rows)
+
+
+def log_metrics(*, db_session: Session, run_id: int, attempt: int, points: Sequence[ReportedPoint]) -> None:
+    """Write a batch for ``attempt`` in one transaction; points of a superseded attempt are refused."""
+    begin_write(db_session)
+    current = db_session.scalar(select(Run.attempt).where(Run.id == run_id))
+    if current is None:
+        db_session.rollback()
+        raise NotFoundError(f"run {run_id} not found")
+    if current != attempt:
+        db_session.rollback()
+        raise ConflictError(f"run {run_id} is held by attempt {current}, not {attempt}")
+    insert_points(db_session, run_id, points)
+    db_session.commit()
+
+
+def _require_run(db_session: Session, run_id: int) -> None:
+    if db_session.scalar(select(Run.id).where(Run.id == run_id)) is None:
+        raise NotFoundError(f"run {run_id} not found")
+
+
+def list_keys(*, db_session: Session, run_id: int) -> MetricKeysOut:
+    """Every key of a run with its point count and last (step, value)."""
+    _require_run(db_session, run_id)
+    per_key = (
+        select(
+            MetricPoint.key.label("key"),
+            func.count().label("n"),
+            func.max(MetricPoint.step).label("last_step"),
+        )
+        .where(MetricPoint.run_id == run_id)
+        .group_by(MetricPoint.key)
+        .subquery()
+    )
+    last = MetricPoint.__table__.alias("last")
+    rows = db_session.execute(
+        select(per_key.c.key, per_key.c.n, per_key.c.last_step, last.c.value)
+        .join(
+            last,
+            and_(last.c.run_id == run_id, last.c.key == per_key.c.key, last.c.step == per_key.c.last_step),
+        )
+        .order_by(per_key.c.key)
+    ).all()
+    return MetricKeysOut(
+        keys=[MetricKeyOut(key=k, count=int(n), last_step=int(s), last_value=v) for k, n, s, v in rows]
+    )
+
+
+def get_series(
+    *,
+    db_session: Session,
+    run_id: int,
+    key: str,
+    max_points: int = 1000,
+    start_step: int | None = None,
+    end_step: int | None = None,
+) -> MetricSeriesOut:
+    """A metric's points, or ``max_points`` step buckets each with first step, mean, min and max.
+
+    Keeping min and max per bucket means no spike is dropped, unlike reservoir sampling.
+    Non-finite points are NULL values: they count as points but not in means.
+    """
+    _require_run(db_session, run_id)
+    where = [MetricPoint.run_id == run_id, MetricPoint.key == key]
+    if start_step is not None:
+        where.append(MetricPoint.step >= start_step)
+    if end_step is not None:
+        where.append(MetricPoint.step <= end_step)
+    total, lo, hi = db_session.execute(
+        select(func.count(), func.min(MetricPoint.step), func.max(MetricPoint.step)).where(*where)
+    ).one()
+    total = int(total or 0)
+    if total <= max_points:
+        rows = db_session.execute(
+            select(MetricPoint.step, MetricPoint.value).where(*where).order_by(MetricPoint.step)
+        ).all()
+        values = [v for _, v in rows]
+        return MetricSeriesOut(
+            key=key,
+            steps=[int(s) for s, _ in rows],
+            values=values,
+            mins=list(values),
+            maxs=list(values),
+            total_points=total,
+            downsampled=False,
+        )
+    span = int(hi) - int(lo) + 1
+    # Integer arithmetic on both dialects: bucket i covers steps [lo + i*span/n, lo + (i+1)*span/n).
+    bucket = ((MetricPoint.step - int(lo)) * max_points // span).label("bucket")
+    buckets = db_session.execute(
+        select(
+            bucket,
+            func.min(MetricPoint.step),
+            func.avg(MetricPoint.value),
+            func.min(MetricPoint.value),
+            func.max(MetricPoint.value),
+        )
+        .where(*where)
+        .group_by(bucket)
+        .order_by(bucket)
+    ).all()
+    return MetricSeriesOut(
+        key=key,
+        steps=[int(b[1]) for b in buckets],
+        values=[None if b[2] is None else float(b[2]) for b in buckets],
+        mins=[None if b[3] is None else float(b[3]) for b in buckets],
+        maxs=[None if b[4] is None else float(b[4]) for b in buckets],
+        total_points=total,
+        downsampled=True,
+    )
