@@ -2,6 +2,69 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Query, status
+from fastapi.responses import Response
+
+from tricklab.analysis.schemas import AnalysisOut, CurvesOut
+from tricklab.api.deps import SessionDep
+from tricklab.services import analysis as service
 
 router = APIRouter(prefix="/api/v1", tags=["analysis"])
+
+
+def _unprocessable(exc: service.UnknownKeyError) -> HTTPException:
+    detail = [{"loc": ["query", exc.field], "msg": str(exc), "type": "value_error"}]
+    return HTTPException(status_code=status.HTTP_422_UNPROCESSABLE_CONTENT, detail=detail)
+
+
+@router.get("/experiments/{experiment_id}/curves", response_model=CurvesOut)
+def get_curves(
+    experiment_id: int,
+    db_session: SessionDep,
+    key: Annotated[str, Query(min_length=1, max_length=200)] = "train_loss",
+    points: Annotated[int, Query(ge=10, le=2000)] = 200,
+    diff: Annotated[str | None, Query(description="a trick factor: add its paired with-minus-without curve")] = None,
+) -> CurvesOut:
+    """Seed-mean curves with 95% bands per combination on a common step grid."""
+    try:
+        return service.get_curves(db_session=db_session, experiment_id=experiment_id, key=key, points=points, diff=diff)
+    except service.UnknownKeyError as exc:
+        raise _unprocessable(exc) from exc
+
+
+@router.get("/experiments/{experiment_id}/analysis", response_model=AnalysisOut)
+def get_analysis(
+    experiment_id: int,
+    db_session: SessionDep,
+    metric: Annotated[str | None, Query(max_length=200, description="a final metric; default the primary")] = None,
+    target: Annotated[float | None, Query(description="target value for steps/seconds to target")] = None,
+    target_key: Annotated[str | None, Query(max_length=200, description="curve searched for the target")] = None,
+) -> AnalysisOut:
+    """Per-combination summary, effects, interactions, one-at-a-time table, speed and design info."""
+    try:
+        return service.get_analysis(
+            db_session=db_session, experiment_id=experiment_id, metric=metric, target=target, target_key=target_key
+        )
+    except service.UnknownKeyError as exc:
+        raise _unprocessable(exc) from exc
+
+
+@router.get("/experiments/{experiment_id}/export")
+def export_experiment(
+    experiment_id: int,
+    db_session: SessionDep,
+    format: Annotated[str, Query(description="csv | json | md | tex")] = "csv",
+    metric: Annotated[str | None, Query(max_length=200)] = None,
+) -> Response:
+    """The experiment as CSV (one row per run), JSON, or Markdown/LaTeX tables."""
+    try:
+        body, media_type = service.get_export(
+            db_session=db_session, experiment_id=experiment_id, fmt=format, metric=metric
+        )
+    except service.UnknownKeyError as exc:
+        raise _unprocessable(exc) from exc
+    ext = {"text/csv": "csv", "application/json": "json", "text/markdown": "md", "text/x-tex": "tex"}[media_type]
+    headers = {"Content-Disposition": f'attachment; filename="experiment-{experiment_id}.{ext}"'}
+    return Response(content=body, media_type=media_type, headers=headers)
