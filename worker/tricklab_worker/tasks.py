@@ -16,9 +16,10 @@ from typing import Any
 
 from celery import Celery
 from tricklab.config import Settings, get_settings
-from tricklab.db.session import make_engine, make_session_factory
+from tricklab.db.session import make_engine, make_session_factory, unit_of_work
 from tricklab.queue import TRAIN_RUN_TASK
 from tricklab.reporting import ClaimedRun, RunReporter, TerminalStatus
+from tricklab.services import leases
 from tricklab.services.reporting import SqlRunReporter
 
 from tricklab_worker.engine import train_run
@@ -71,6 +72,13 @@ def _train_with_oom_retry(claimed: ClaimedRun, link: RunLink, checkpoint: Checkp
     raise AssertionError("unreachable")
 
 
+def _record_resume(reporter: RunReporter, claimed: ClaimedRun, step: int) -> None:
+    # Shown in the run's attempt history; only the SQL transport can record it so far.
+    if isinstance(reporter, SqlRunReporter):
+        with unit_of_work(reporter.session_factory, write=True) as db_session:
+            leases.record_resume(db_session=db_session, run_id=claimed.run_id, attempt=claimed.attempt, step=step)
+
+
 def execute_train_run(
     *, reporter: RunReporter, settings: Settings, run_id: int, attempt: int, worker_id: str
 ) -> TerminalStatus | None:
@@ -93,6 +101,8 @@ def execute_train_run(
     )
     with link:
         outcome = _train_with_oom_retry(claimed, link, checkpoint)
+    if outcome.resumed_from_step > 0:
+        _record_resume(reporter, claimed, outcome.resumed_from_step)
     reporter.finish(
         run_id=claimed.run_id,
         attempt=claimed.attempt,
