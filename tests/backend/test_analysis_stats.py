@@ -11,7 +11,6 @@ import pytest
 import statsmodels.formula.api as smf
 from scipy import stats
 from statsmodels.stats.anova import anova_lm
-
 from tricklab.analysis.effects import fit_effects
 from tricklab.analysis.summary import one_at_a_time, summarize
 from tricklab.analysis.table import Cell, RunRecord, RunTable, bootstrap_ci
@@ -29,15 +28,22 @@ def make_table(
 ) -> RunTable:
     """A synthetic run table: value = fn(on-set, levels, seed)."""
     levels = levels or {}
-    sets = sets if sets is not None else [
-        tuple(t for t, s in zip(tricks, sw, strict=True) if s) for sw in itertools.product((False, True), repeat=len(tricks))
-    ]
+    sets = (
+        sets
+        if sets is not None
+        else [
+            tuple(t for t, s in zip(tricks, sw, strict=True) if s)
+            for sw in itertools.product((False, True), repeat=len(tricks))
+        ]
+    )
     cells: list[Cell] = []
     runs: list[RunRecord] = []
     for lv in itertools.product(*levels.values()):
         lmap = dict(zip(levels, lv, strict=True))
         for on in sets:
-            key = ("+".join(sorted(on)) or "base") + ("|" + ",".join(f"{k}={v}" for k, v in lmap.items()) if lmap else "")
+            key = ("+".join(sorted(on)) or "base") + (
+                "|" + ",".join(f"{k}={v}" for k, v in lmap.items()) if lmap else ""
+            )
             cells.append(Cell(key, on, lmap))
             for s in range(seeds):
                 runs.append(RunRecord(len(runs) + 1, key, on, lmap, s, "succeeded", {"acc": fn(set(on), lmap, s)}))
@@ -146,6 +152,7 @@ def test_summary_counts_failures_and_matches_scipy_bootstrap() -> None:
 
 def test_leave_one_out_paired_differences_respect_direction() -> None:
     sets = [("A", "B"), ("B",), ("A",)]
+
     # removing A costs 0.1 on seeds 0-3 and gains 0.02 on seed 4; removing B changes nothing
     def f(on: set[str], _l: object, s: int) -> float:
         return 0.5 + s * 0.01 + (("A" in on) * (0.1 if s < 4 else -0.02))

@@ -1,0 +1,63 @@
+"""Curve bands, grids, difference curves and time to target, against numpy/scipy references."""
+
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+import pytest
+from scipy import stats
+from tricklab.analysis.curves import Series, band, common_grid, curve_bands, diff_curve, first_reach, to_grid
+from tricklab.analysis.table import Cell, RunRecord
+
+
+def test_band_matches_a_t_interval_and_handles_one_seed() -> None:
+    m = np.array([[1.0, 2.0, np.nan], [3.0, np.nan, np.nan], [5.0, np.nan, np.nan]])
+    mean, lo, hi, n = band(m)
+    ref = stats.t.interval(0.95, 2, loc=3.0, scale=stats.sem([1.0, 3.0, 5.0]))
+    assert mean[0] == 3.0 and (lo[0], hi[0]) == (pytest.approx(ref[0]), pytest.approx(ref[1]))
+    assert (mean[1], lo[1], hi[1], n[1]) == (2.0, 2.0, 2.0, 1)
+    assert math.isnan(mean[2]) and n[2] == 0
+
+
+def test_exact_grid_and_bucket_grid() -> None:
+    a = Series(1, np.arange(0, 10), np.arange(10, dtype=float))
+    b = Series(2, np.arange(0, 10, 2), np.arange(0, 10, 2, dtype=float) * 2)
+    grid, edges = common_grid([a, b], 100)
+    assert edges is None and grid.tolist() == list(range(10))
+    # b has no point at odd steps: interpolated inside its range
+    assert to_grid(b, grid, edges)[1] == pytest.approx(2.0)
+    assert math.isnan(to_grid(b, grid, edges)[9])  # past its last step
+    grid, edges = common_grid([a], 5)
+    assert grid.tolist() == [0, 2, 4, 6, 8]
+    assert to_grid(a, grid, edges).tolist() == [0.5, 2.5, 4.5, 6.5, 8.5]  # bucket means
+
+
+def test_divergence_truncates_the_curve() -> None:
+    s = Series(1, np.arange(4), np.array([1.0, 2.0, np.inf, 1.0]))
+    assert to_grid(s, np.arange(4), None)[:2].tolist() == [1.0, 2.0]
+    assert np.isnan(to_grid(s, np.arange(4), None)[2:]).all()
+
+
+def test_first_reach_respects_direction_and_never() -> None:
+    s = Series(1, np.array([0, 10, 20]), np.array([0.5, 0.2, 0.1]), np.array([0.0, 1.5, 3.0]))
+    assert first_reach(s, 0.2, "minimize") == (10.0, 1.5)
+    assert first_reach(s, 0.9, "maximize") == (math.inf, math.inf)
+
+
+def test_1024_runs_x_1000_steps_aggregate_fast() -> None:
+    rng = np.random.default_rng(0)
+    cells = [Cell(f"c{i}", (f"t{i % 8}",) if i % 2 else (), {}) for i in range(256)]
+    runs = [RunRecord(i, cells[i // 4].key, cells[i // 4].tricks, {}, i % 4, "succeeded", {}) for i in range(1024)]
+    steps = np.arange(1000)
+    series = {i: Series(i, steps, rng.normal(size=1000)) for i in range(1024)}
+    start = time.perf_counter()
+    bands, grid, matrix, row_of = curve_bands(cells, runs, series, 200)
+    elapsed = time.perf_counter() - start
+    assert len(bands) == 256 and len(grid) == 200 and all(b.n[0] == 4 for b in bands)
+    assert bands[0].mean[0] == pytest.approx(np.mean([series[i].values[:5].mean() for i in range(4)]))
+    assert elapsed < 0.3, elapsed
+    start = time.perf_counter()
+    diff = diff_curve("t1", cells, runs, grid, matrix, row_of)
+    assert len(diff.steps) == 200 and time.perf_counter() - start < 0.3
