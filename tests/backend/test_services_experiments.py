@@ -1,0 +1,97 @@
+"""Experiment service: expansion into runs, enqueue after commit, counts, cancel."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+from tricklab.db.models import Run
+from tricklab.schemas.spec import ExperimentSpec, SpecError
+from tricklab.services import experiments
+from tricklab.services.errors import ConflictError, NotFoundError
+
+from tests.backend.store_helpers import SPEC, RecordingCelery, create_experiment, run_ids
+
+
+def test_preview_counts_exclude_conflicts() -> None:
+    preview = experiments.preview_experiment(spec=ExperimentSpec.model_validate(SPEC))
+    # 2^4 combinations minus the 4 with batch_norm and group_norm both on.
+    assert preview.n_combinations == 12
+    assert preview.n_runs == 24
+    assert all(not {"batch_norm", "group_norm"} <= set(c.tricks) for c in preview.combinations)
+    assert preview.factors == ["label_smoothing", "warmup", "batch_norm", "group_norm"]
+
+
+def test_create_inserts_unique_runs_and_dispatches_after_commit(
+    db_session: Session, celery_app: RecordingCelery
+) -> None:
+    seen_in_transaction: list[bool] = []
+    celery_app.on_send = lambda _name, _args: seen_in_transaction.append(db_session.in_transaction())
+    experiment_id = create_experiment(db_session, celery_app)
+    ids = run_ids(db_session, experiment_id)
+    assert len(ids) == 24
+    assert sorted(celery_app.dispatched) == [(i, 1) for i in ids]
+    assert {name for name, _ in celery_app.sent} == {"tricklab.train_run"}
+    assert seen_in_transaction and not any(seen_in_transaction)
+    keys = db_session.execute(select(Run.combo_key, Run.seed).where(Run.experiment_id == experiment_id)).all()
+    assert len(set(keys)) == 24
+
+
+def test_unique_constraint_on_combination_and_seed(db_session: Session, celery_app: RecordingCelery) -> None:
+    experiment_id = create_experiment(db_session, celery_app, factors=["label_smoothing"], seeds=1)
+    row = db_session.scalars(select(Run).where(Run.experiment_id == experiment_id)).first()
+    assert row is not None
+    db_session.add(
+        Run(experiment_id=experiment_id, combo_key=row.combo_key, tricks={}, levels={}, seed=row.seed, config={})
+    )
+    with pytest.raises(IntegrityError):
+        db_session.flush()
+    db_session.rollback()
+
+
+def test_spec_errors_are_raised_before_anything_is_stored(db_session: Session, celery_app: RecordingCelery) -> None:
+    before = db_session.scalar(select(func.count()).select_from(Run))
+    with pytest.raises(SpecError) as info:
+        create_experiment(db_session, celery_app, factors=["no_such_trick"])
+    assert info.value.errors[0].loc == ("factors", 0)
+    assert db_session.scalar(select(func.count()).select_from(Run)) == before
+    assert celery_app.sent == []
+
+
+def test_get_and_list_report_counts_and_progress(db_session: Session, celery_app: RecordingCelery) -> None:
+    first = create_experiment(db_session, celery_app, factors=["label_smoothing"], seeds=2)
+    second = create_experiment(db_session, celery_app, name="second", factors=[], seeds=1)
+    out = experiments.get_experiment(db_session=db_session, experiment_id=first)
+    assert out.status == "queued"
+    assert out.counts.queued == 4
+    assert out.progress == 0.0
+    assert [c.key for c in out.combinations] == ["base", "label_smoothing"]
+    page = experiments.list_experiments(db_session=db_session, offset=0, limit=1)
+    assert page.total >= 2
+    assert [e.id for e in page.items] == [second]
+    with pytest.raises(NotFoundError):
+        experiments.get_experiment(db_session=db_session, experiment_id=999_999)
+
+
+def test_cancel_cancels_queued_runs_and_flags_running_ones(db_session: Session, celery_app: RecordingCelery) -> None:
+    experiment_id = create_experiment(db_session, celery_app, factors=["label_smoothing"], seeds=1)
+    first, _second = run_ids(db_session, experiment_id)
+    db_session.get_one(Run, first).status = "running"
+    db_session.commit()
+    out = experiments.cancel_experiment(db_session=db_session, experiment_id=experiment_id)
+    assert out.status == "cancelled"
+    assert out.counts.cancelled == 1
+    assert out.counts.running == 1
+    assert db_session.get_one(Run, first).cancel_requested is True
+    with pytest.raises(ConflictError):
+        experiments.cancel_experiment(db_session=db_session, experiment_id=experiment_id)
+
+
+def test_broker_failure_is_left_to_the_reaper(db_session: Session) -> None:
+    class DownBroker:
+        def send_task(self, *_a: object, **_kw: object) -> None:
+            raise ConnectionError("broker down")
+
+    experiment_id = create_experiment(db_session, DownBroker(), factors=[], seeds=1)  # type: ignore[arg-type]
+    assert len(run_ids(db_session, experiment_id)) == 1

@@ -1,0 +1,124 @@
+"""The SQL lease: claim is a conditional update, heartbeat extends it, finish needs it."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from tricklab.db.models import FinalMetric, Run, RunAttempt
+from tricklab.db.types import utcnow
+from tricklab.services import leases
+from tricklab.services.runs import cancel_run, get_run
+
+from tests.backend.store_helpers import RecordingCelery, create_experiment, run_ids
+
+LEASE = 30.0
+
+
+def _one_run(db_session: Session, celery_app: RecordingCelery) -> int:
+    return run_ids(db_session, create_experiment(db_session, celery_app, factors=[], seeds=1))[0]
+
+
+def _claim(db_session: Session, run_id: int, attempt: int, worker: str, **kw: object) -> object:
+    return leases.claim_run(
+        db_session=db_session, run_id=run_id, attempt=attempt, worker_id=worker, lease_seconds=LEASE, **kw
+    )
+
+
+def test_second_claim_loses(db_session: Session, celery_app: RecordingCelery, tmp_path: Path) -> None:
+    run_id = _one_run(db_session, celery_app)
+    claimed = leases.claim_run(
+        db_session=db_session, run_id=run_id, attempt=1, worker_id="w1", lease_seconds=LEASE, artifacts_dir=tmp_path
+    )
+    assert claimed is not None
+    assert claimed.config.task == "digits"
+    assert claimed.checkpoint_path == str(tmp_path / "runs" / str(run_id) / "checkpoint.pt")
+    assert _claim(db_session, run_id, 1, "w2") is None  # the same message delivered twice
+    assert _claim(db_session, run_id, 2, "w2") is None  # a later attempt while the lease is live
+    row = db_session.get_one(Run, run_id, populate_existing=True)
+    assert (row.status, row.attempt, row.worker_id) == ("running", 1, "w1")
+    attempts = db_session.scalars(select(RunAttempt).where(RunAttempt.run_id == run_id)).all()
+    assert [(a.attempt, a.worker_id) for a in attempts] == [(1, "w1")]
+    out = get_run(db_session=db_session, run_id=run_id)
+    assert out.status == "running" and out.attempt == 1 and out.started_at is not None
+
+
+def test_expired_lease_can_be_taken_over(db_session: Session, celery_app: RecordingCelery) -> None:
+    run_id = _one_run(db_session, celery_app)
+    assert _claim(db_session, run_id, 1, "w1") is not None
+    later = utcnow() + timedelta(seconds=LEASE + 1)
+    assert _claim(db_session, run_id, 2, "w2", now=later) is not None
+    attempts = db_session.scalars(
+        select(RunAttempt).where(RunAttempt.run_id == run_id).order_by(RunAttempt.attempt)
+    ).all()
+    assert [(a.attempt, a.outcome) for a in attempts] == [(1, "lost"), (2, None)]
+    # The old attempt can neither heartbeat nor finish any more.
+    assert not leases.heartbeat_run(db_session=db_session, run_id=run_id, attempt=1, progress=0.5, lease_seconds=LEASE)
+    assert not leases.finish_run(
+        db_session=db_session, run_id=run_id, attempt=1, status="succeeded", final_metrics={"test_accuracy": 0.1}
+    )
+
+
+def test_heartbeat_extends_lease_and_reports_progress(db_session: Session, celery_app: RecordingCelery) -> None:
+    run_id = _one_run(db_session, celery_app)
+    _claim(db_session, run_id, 1, "w1")
+    before = db_session.get_one(Run, run_id, populate_existing=True).lease_expires_at
+    assert before is not None
+    later = utcnow() + timedelta(seconds=5)
+    assert leases.heartbeat_run(
+        db_session=db_session, run_id=run_id, attempt=1, progress=0.4, lease_seconds=LEASE, now=later
+    )
+    row = db_session.get_one(Run, run_id, populate_existing=True)
+    assert row.lease_expires_at is not None and row.lease_expires_at > before
+    assert row.progress == 0.4
+
+
+def test_heartbeat_says_stop_after_cancel(db_session: Session, celery_app: RecordingCelery) -> None:
+    run_id = _one_run(db_session, celery_app)
+    _claim(db_session, run_id, 1, "w1")
+    out = cancel_run(db_session=db_session, run_id=run_id)
+    assert out.status == "running" and out.cancel_requested
+    assert not leases.heartbeat_run(db_session=db_session, run_id=run_id, attempt=1, progress=0.5, lease_seconds=LEASE)
+    assert leases.finish_run(
+        db_session=db_session, run_id=run_id, attempt=1, status="cancelled", final_metrics={}, error="cancelled"
+    )
+    assert get_run(db_session=db_session, run_id=run_id).status == "cancelled"
+
+
+def test_finish_records_metrics_attempt_and_experiment_status(db_session: Session, celery_app: RecordingCelery) -> None:
+    run_id = _one_run(db_session, celery_app)
+    _claim(db_session, run_id, 1, "w1")
+    assert leases.finish_run(
+        db_session=db_session,
+        run_id=run_id,
+        attempt=1,
+        status="succeeded",
+        final_metrics={"test_accuracy": 0.9, "ece": float("nan")},
+    )
+    out = get_run(db_session=db_session, run_id=run_id)
+    assert out.status == "succeeded" and out.progress == 1.0 and out.finished_at is not None
+    assert out.final_metrics == {"test_accuracy": 0.9, "ece": None}
+    assert [(a.attempt, a.outcome) for a in out.attempts] == [(1, "succeeded")]
+    nan_row = db_session.get_one(FinalMetric, (run_id, "ece"))
+    assert nan_row.non_finite == "nan"
+    assert out.duration_seconds is not None and out.duration_seconds >= 0
+    row = db_session.get_one(Run, run_id)
+    assert row.experiment.status == "finished"
+    # Finishing twice is refused; a finished run cannot be claimed again.
+    assert not leases.finish_run(db_session=db_session, run_id=run_id, attempt=1, status="failed", final_metrics={})
+    assert _claim(db_session, run_id, 2, "w2", now=utcnow() + timedelta(hours=1)) is None
+
+
+def test_cancelled_run_cannot_be_claimed(db_session: Session, celery_app: RecordingCelery) -> None:
+    run_id = _one_run(db_session, celery_app)
+    assert cancel_run(db_session=db_session, run_id=run_id).status == "cancelled"
+    assert _claim(db_session, run_id, 1, "w1") is None
+
+
+def test_record_resume_step(db_session: Session, celery_app: RecordingCelery) -> None:
+    run_id = _one_run(db_session, celery_app)
+    _claim(db_session, run_id, 1, "w1")
+    leases.record_resume(db_session=db_session, run_id=run_id, attempt=1, step=120)
+    assert get_run(db_session=db_session, run_id=run_id).attempts[0].resumed_from_step == 120
