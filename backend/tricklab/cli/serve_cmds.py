@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 import threading
 import time
 import webbrowser
 from pathlib import Path
+from types import FrameType
 
 from tricklab.cli.supervisor import WorkerSupervisor, worker_command
 from tricklab.config import Settings, get_settings
@@ -37,12 +39,19 @@ def _browser_host(host: str) -> str:
     return "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
 
 
+def _exit_on_sigterm(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(0)
+
+
 def _serve(settings: Settings, host: str, port: int, log_level: str, on_started: threading.Event | None) -> int:
     import uvicorn
 
     from tricklab.api.app import create_app
 
     server = uvicorn.Server(uvicorn.Config(create_app(settings), host=host, port=port, log_level=log_level))
+    # uvicorn shuts down gracefully on SIGTERM and then re-raises it; by default that
+    # would kill this process before `tricklab up` stops its worker, so exit instead.
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     if on_started is not None:
 
         def watch() -> None:
