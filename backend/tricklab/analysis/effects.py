@@ -42,7 +42,11 @@ def _columns(table: RunTable, metric: str) -> tuple[np.ndarray, np.ndarray, list
     tricks = table.trick_factors
     cols: list[np.ndarray] = [np.ones(n)]
     names = ["Intercept"]
-    on = np.array([[t in r.tricks for t in tricks] for r, _ in rows], dtype=float).reshape(n, len(tricks))
+    # runs share few distinct trick sets: build each indicator row once per set, not once per run
+    patterns: dict[tuple[str, ...], int] = {}
+    which = np.array([patterns.setdefault(r.tricks, len(patterns)) for r, _ in rows], dtype=int)
+    table_on = np.array([[t in p for t in tricks] for p in patterns], dtype=float).reshape(len(patterns), len(tricks))
+    on = table_on[which] if n else np.zeros((0, len(tricks)))
     x = 2.0 * on - 1.0
     trick_col: dict[str, int] = {}
     for i, t in enumerate(tricks):
@@ -118,7 +122,8 @@ def fit_effects(
     model: ModelFit | None = None
     if keep:
         Xk = X[:, keep]
-        res = sm.OLS(y, Xk).fit()
+        # QR, not the default pinv: the kept columns have full rank and QR is several times faster on 10^4 rows
+        res = sm.OLS(y, Xk).fit(method="qr")
         params = np.asarray(res.params, dtype=float)
         if df_resid > 0:
             cov = np.asarray(res.cov_params(), dtype=float)
