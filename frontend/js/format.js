@@ -64,8 +64,7 @@ export function comboLabel(combination) {
   if (!combination) return "?";
   const parts = onTricks(combination);
   const levels = Object.entries(combination.levels ?? {}).map(([k, v]) => `${k}=${v}`);
-  const text = [parts.join(" + "), levels.join(", ")].filter(Boolean).join(" · ");
-  return text || "base";
+  return [parts.join(" + ") || "base", levels.join(", ")].filter(Boolean).join(" · ");
 }
 
 /** Labelled key/value list (a <dl>) for config and metadata panels. */

@@ -15,7 +15,6 @@ export async function render(container) {
       { class: "page-head" },
       h("div", { class: "titles" }, h("h1", {}, "Experiments"),
         h("p", { class: "muted" }, "Ablation studies of training tricks: every combination × seeds, compared with confidence intervals.")),
-      h("a", { class: "button primary", href: "#/new", dataset: { testid: "new-experiment" } }, "New experiment"),
     ),
     h("section", { class: "card" }, body),
   );

@@ -18,7 +18,7 @@ export function runsTable(comboFor, onCancel) {
       { key: "status", label: "Status", value: (r) => r.status, cell: (r) => statusBadge(r.status) },
       { key: "attempt", label: "Attempt", numeric: true, value: (r) => r.attempt },
       {
-        key: "progress", label: "Progress", numeric: true, value: (r) => r.progress ?? 0,
+        key: "progress", label: "Progress", value: (r) => r.progress ?? 0,
         cell: (r) => h("div", { class: "row", style: { minWidth: "120px" } }, progressBar(r.progress),
           h("span", { class: "small muted" }, `${Math.round((r.progress ?? 0) * 100)}%`)),
       },

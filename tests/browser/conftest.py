@@ -1,0 +1,111 @@
+"""Browser-test fixtures: the real product (`tricklab up`) as a subprocess, and Chromium.
+
+`tricklab up` runs uvicorn + one embedded worker on SQLite with the embedded broker,
+exactly what a user starts; tests talk to it only over HTTP and through the browser.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import REPO_ROOT, free_port
+
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+
+
+def _tricklab_bin() -> str:
+    here = Path(sys.executable).parent / "tricklab"
+    return str(here if here.exists() else REPO_ROOT / ".venv" / "bin" / "tricklab")
+
+
+def wait_healthy(base_url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"tricklab up exited with {proc.returncode}:\n{log.read_text()[-4000:]}")
+        try:
+            if httpx.get(f"{base_url}/healthz", timeout=2.0).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.25)
+    raise RuntimeError(f"tricklab up did not answer /healthz in {timeout:.0f}s:\n{log.read_text()[-4000:]}")
+
+
+@pytest.fixture(scope="session")
+def tricklab_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Base URL of a real `tricklab up` (API + embedded worker) on a fresh data dir."""
+    data_dir = tmp_path_factory.mktemp("tricklab-data")
+    log = data_dir / "up.log"
+    port = free_port()
+    env = {**os.environ, "TRICKLAB_DATA_DIR": str(data_dir)}
+    with log.open("wb") as out:
+        # Own process group, so teardown stops the server and the worker it started.
+        proc = subprocess.Popen(
+            [_tricklab_bin(), "up", "--host", "127.0.0.1", "--port", str(port), "--data-dir", str(data_dir)],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=env,
+            cwd=REPO_ROOT,
+            start_new_session=True,
+        )
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        wait_healthy(base_url, proc, log)
+        yield base_url
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=5)
+
+
+@pytest.fixture(scope="session")
+def browser(chromium_path: str) -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        instance = pw.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS)
+        yield instance
+        instance.close()
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    """A fresh page that fails the test on any JS dialog (alert/confirm) or uncaught error."""
+    context = browser.new_context(viewport={"width": 1360, "height": 900})
+    pg = context.new_page()
+    problems: list[str] = []
+
+    def on_dialog(dialog: Any) -> None:
+        problems.append(f"unexpected {dialog.type} dialog: {dialog.message!r}")
+        dialog.dismiss()
+
+    pg.on("dialog", on_dialog)
+    pg.on("pageerror", lambda err: problems.append(f"uncaught page error: {err}"))
+    yield pg
+    context.close()
+    assert not problems, problems
