@@ -4,11 +4,19 @@ from __future__ import annotations
 
 import json
 
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
-class BodyTooLarge(Exception):
-    pass
+class BodyTooLarge(HTTPException):
+    """Raised from ``receive`` so FastAPI's body parsing passes it on (it wraps other errors as 400)."""
+
+    def __init__(self, max_bytes: int) -> None:
+        super().__init__(status_code=413, detail=_detail(max_bytes))
+
+
+def _detail(max_bytes: int) -> str:
+    return f"request body larger than {max_bytes} bytes"
 
 
 class BodySizeLimitMiddleware:
@@ -40,7 +48,7 @@ class BodySizeLimitMiddleware:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
-                    raise BodyTooLarge
+                    raise BodyTooLarge(self.max_bytes)
             return message
 
         async def tracking_send(message: Message) -> None:
@@ -56,7 +64,7 @@ class BodySizeLimitMiddleware:
                 await self._reject(send)
 
     async def _reject(self, send: Send) -> None:
-        body = json.dumps({"detail": f"request body larger than {self.max_bytes} bytes"}).encode()
+        body = json.dumps({"detail": _detail(self.max_bytes)}).encode()
         await send(
             {
                 "type": "http.response.start",
