@@ -18,7 +18,7 @@ import statsmodels.api as sm
 from scipy import stats
 
 from tricklab.analysis.schemas import Effect, ModelFit
-from tricklab.analysis.table import RunTable, value
+from tricklab.analysis.table import RunRecord, RunTable, value
 
 # A column whose part orthogonal to the earlier columns is this small (relative) is a linear combination of them.
 _RANK_TOL = 1e-9
@@ -34,8 +34,8 @@ class Term:
     contrast: dict[int, float]  # column index -> weight
 
 
-def _columns(table: RunTable, metric: str) -> tuple[np.ndarray, np.ndarray, list[str], list[Term]]:
-    """Response, design matrix, column names and the reported terms as contrasts."""
+def _columns(table: RunTable, metric: str) -> tuple[np.ndarray, np.ndarray, list[str], list[Term], list[RunRecord]]:
+    """Response, design matrix, column names, the reported terms as contrasts, and the runs behind the rows."""
     rows = [(r, v) for r in table.runs if (v := value(r, metric)) is not None]
     y = np.array([v for _, v in rows], dtype=float)
     n = len(rows)
@@ -85,7 +85,7 @@ def _columns(table: RunTable, metric: str) -> tuple[np.ndarray, np.ndarray, list
                 contrast[prod[j - 1]] = 4.0
                 level = table.level_factors[name][j]
                 terms.append(Term(f"{t}:{name}={level}", "interaction", (t, name), contrast))
-    return y, np.column_stack(cols) if n else np.zeros((0, len(cols))), names, terms
+    return y, np.column_stack(cols) if n else np.zeros((0, len(cols))), names, terms, [r for r, _ in rows]
 
 
 def _independent(X: np.ndarray) -> list[int]:
@@ -113,26 +113,35 @@ def fit_effects(
 ) -> tuple[list[Effect], list[Effect], ModelFit | None]:
     """Main effects (tricks, then level contrasts), two-way interactions and the fit behind them."""
     aliases = aliases or {}
-    y, X, names, terms = _columns(table, metric)
-    keep = _independent(X) if len(y) else []
+    y, X, names, terms, kept = _columns(table, metric)
+    # Replicates share a design row: weighted least squares on the cell means with the
+    # within-cell sum of squares added back is exactly the OLS on every run, on ~N/seeds rows.
+    # runs of one combination have identical design rows
+    group_of: dict[str, int] = {}
+    inverse = np.array([group_of.setdefault(r.combo_key, len(group_of)) for r in kept], dtype=np.int64)
+    first = np.unique(inverse, return_index=True)[1] if len(y) else np.zeros(0, dtype=np.int64)
+    cells = X[first]
+    n_cell = np.bincount(inverse).astype(float) if len(y) else np.zeros(0)
+    keep = _independent(cells) if len(y) else []
     position = {c: i for i, c in enumerate(keep)}
     params = np.full(len(keep), np.nan)
     cov = np.full((len(keep), len(keep)), np.nan)
     df_resid = len(y) - len(keep)
     model: ModelFit | None = None
     if keep:
-        Xk = X[:, keep]
-        # QR, not the default pinv: the kept columns have full rank and QR is several times faster on 10^4 rows
-        res = sm.OLS(y, Xk).fit(method="qr")
+        means = np.bincount(inverse, weights=y) / n_cell
+        ss_within = float(np.sum((y - means[inverse]) ** 2))
+        res = sm.WLS(means, cells[:, keep], weights=n_cell).fit(method="qr")
         params = np.asarray(res.params, dtype=float)
+        rss = ss_within + float(res.ssr)
         if df_resid > 0:
-            cov = np.asarray(res.cov_params(), dtype=float)
+            cov = np.asarray(res.normalized_cov_params, dtype=float) * (rss / df_resid)
         ss_tot = float(np.sum((y - y.mean()) ** 2))
         model = ModelFit(
             n_obs=len(y),
             n_params=len(keep),
             df_resid=df_resid,
-            r_squared=1.0 - float(np.sum(np.asarray(res.resid) ** 2)) / ss_tot if ss_tot > 0 else None,
+            r_squared=1.0 - rss / ss_tot if ss_tot > 0 else None,
             formula="y ~ " + " + ".join(names[c] for c in keep[1:]) + " (tricks ±1, levels sum-coded)",
         )
     t_crit = float(stats.t.ppf(0.975, df_resid)) if df_resid > 0 else math.nan
