@@ -12,7 +12,7 @@ from tricklab.schemas.run_config import RunConfig
 
 from tricklab_worker.engine.checkpoint import capture_rng, load_checkpoint, restore_rng, save_checkpoint
 from tricklab_worker.engine.context import CheckpointStore, MetricSink, RunControl, TrainOutcome
-from tricklab_worker.engine.evaluation import loss_and_accuracy, probabilities_of, robust_accuracy, test_metrics
+from tricklab_worker.engine.evaluation import loss_and_accuracy, probabilities_of, robust_accuracy, final_test_metrics
 from tricklab_worker.engine.hooks import FinalContext
 from tricklab_worker.engine.losses import make_criterion, training_objective
 from tricklab_worker.engine.metrics import MetricBuffer
@@ -195,7 +195,7 @@ def _adversarial_features(
 
 def _final_metrics(run: ClassificationRun, state: LoopState) -> dict[str, float]:
     model, data, base = run.model, run.data, run.base
-    final = test_metrics(model, data.test_inputs, data.test_targets, data.minority_classes)
+    final = final_test_metrics(model, data.test_inputs, data.test_targets, data.minority_classes)
     final["robust_accuracy"] = robust_accuracy(
         model,
         data.test_inputs,

@@ -76,7 +76,7 @@ def robust_accuracy(
     return float(correct.item()) / len(targets)
 
 
-def test_metrics(model: nn.Module, inputs: Tensor, targets: Tensor, minority: list[int]) -> dict[str, float]:
+def final_test_metrics(model: nn.Module, inputs: Tensor, targets: Tensor, minority: list[int]) -> dict[str, float]:
     """test_accuracy, test_loss, ece (15 bins), mean_confidence and, with minority classes, the imbalance scores."""
     logits = logits_of(model, inputs).float()
     probabilities = F.softmax(logits, dim=1)

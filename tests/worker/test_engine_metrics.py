@@ -1,0 +1,50 @@
+import math
+
+import pytest
+import torch
+from sklearn.metrics import average_precision_score, balanced_accuracy_score
+from tricklab_worker.engine.metrics import MetricBuffer, expected_calibration_error, imbalance_metrics
+
+from tests.worker.helpers import RecordingSink
+
+
+def test_buffer_sends_each_key_once_per_flush_and_finds_the_first_non_finite_step() -> None:
+    sink = RecordingSink()
+    buffer = MetricBuffer(sink)
+    for step, value in enumerate([1.0, 0.5, float("nan"), float("inf")], start=1):
+        buffer.add("train_loss", step, torch.tensor(value))
+        buffer.add("lr", step, 0.1)
+    buffer.add("val_loss", 3, torch.tensor(float("inf")))
+    flushed, divergence = buffer.flush()
+    assert sink.batches == 3
+    assert divergence is not None and divergence.message() == "non-finite train_loss at step 3"
+    assert [s for s, _ in flushed["train_loss"]] == [1, 2, 3, 4] and math.isnan(flushed["train_loss"][2][1])
+    assert buffer.flush() == ({}, None)
+
+
+def test_lr_is_not_a_divergence_signal() -> None:
+    buffer = MetricBuffer(RecordingSink())
+    buffer.add("lr", 1, float("inf"))
+    assert buffer.flush()[1] is None
+
+
+def test_ece_against_a_hand_computed_value() -> None:
+    probabilities = torch.tensor([[0.9, 0.1], [0.9, 0.1], [0.6, 0.4], [0.3, 0.7]])
+    targets = torch.tensor([0, 1, 0, 1])
+    # bins: 0.9 (2 samples, accuracy 0.5), 0.6 (1, acc 1), 0.7 (1, acc 1)
+    expected = 0.5 * abs(0.5 - 0.9) + 0.25 * abs(1 - 0.6) + 0.25 * abs(1 - 0.7)
+    assert expected_calibration_error(probabilities, targets, n_bins=15) == pytest.approx(expected)
+
+
+def test_imbalance_metrics_match_sklearn() -> None:
+    generator = torch.Generator().manual_seed(0)
+    targets = (torch.rand(200, generator=generator) < 0.1).long()
+    scores = torch.rand(200, generator=generator) * 0.6 + 0.4 * targets
+    probabilities = torch.stack([1 - scores, scores], dim=1)
+    metrics = imbalance_metrics(probabilities, targets, minority=[1])
+    prediction = probabilities.argmax(dim=1)
+    assert metrics["balanced_accuracy"] == pytest.approx(balanced_accuracy_score(targets, prediction))
+    assert metrics["minority_recall"] == pytest.approx(
+        ((prediction == 1) & (targets == 1)).sum().item() / targets.sum().item()
+    )
+    assert metrics["auprc"] == pytest.approx(average_precision_score(targets, scores))
