@@ -12,7 +12,7 @@ from tricklab.schemas.run_config import RunConfig
 
 from tricklab_worker.engine.checkpoint import capture_rng, load_checkpoint, restore_rng, save_checkpoint
 from tricklab_worker.engine.context import CheckpointStore, MetricSink, RunControl, TrainOutcome
-from tricklab_worker.engine.evaluation import loss_and_accuracy, probabilities_of, robust_accuracy, final_test_metrics
+from tricklab_worker.engine.evaluation import final_test_metrics, loss_and_accuracy, probabilities_of, robust_accuracy
 from tricklab_worker.engine.hooks import FinalContext
 from tricklab_worker.engine.losses import make_criterion, training_objective
 from tricklab_worker.engine.metrics import MetricBuffer
