@@ -29,6 +29,8 @@ class Settings(BaseSettings):
     metrics_flush_points: int = 5000
     sse_poll_seconds: float = 0.5
     max_body_bytes: int = 10 * 1024 * 1024
+    frontend_dir: Path | None = None
+    migrate_on_start: bool = False
 
     @property
     def resolved_database_url(self) -> str:
