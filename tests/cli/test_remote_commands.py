@@ -1,0 +1,102 @@
+"""``submit``, ``status``, ``export`` and ``cancel`` against a real ``tricklab up``."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+from tricklab.client import TricklabClient
+
+from tests.conftest import free_port
+from tests.integration.processes import ProcessSet, clean_env, process_set, tiny_spec, wait_healthy
+
+pytestmark = [pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    root = tmp_path_factory.mktemp("cli-server")
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    with process_set(root / "logs", clean_env()) as processes:
+        up = processes.start("up", "up", "--port", str(port), "--data-dir", str(root / "data"), "--no-browser")
+        wait_healthy(url, up)
+        up.wait_for_log("ready.", timeout=90)
+        yield url
+        _check_alive(processes)
+
+
+def _check_alive(processes: ProcessSet) -> None:
+    assert all(p.alive for p in processes.processes), processes.logs()
+
+
+def tricklab(*args: str, url: str | None = None, timeout: float = 180) -> subprocess.CompletedProcess[str]:
+    extra = ["--url", url] if url else []
+    return subprocess.run(
+        [sys.executable, "-m", "tricklab.cli.main", *args, *extra], capture_output=True, text=True, timeout=timeout
+    )
+
+
+def test_submit_wait_shows_progress_until_done(server_url: str, tmp_path: Path) -> None:
+    spec = tmp_path / "exp.yaml"
+    spec.write_text(yaml.safe_dump(tiny_spec("cli-submit", factors=["relu"], seeds=2)))
+    done = tricklab("submit", str(spec), "--wait", "--timeout", "150", url=server_url)
+    assert done.returncode == 0, done.stdout + done.stderr
+    first_line = done.stdout.splitlines()[0]
+    assert first_line.startswith("experiment ") and "(4 runs)" in first_line and "/#/experiments/" in first_line
+    assert "100.0%" in done.stderr  # the progress bar reached the end
+    assert "4 succeeded" in done.stdout
+    experiment_id = int(first_line.split()[1])
+
+    status = tricklab("status", str(experiment_id), "--runs", url=server_url)
+    assert status.returncode == 0, status.stderr
+    assert "finished" in status.stdout and "4 succeeded" in status.stdout
+    assert status.stdout.count("succeeded") >= 5  # the summary line and one per run
+
+    with TricklabClient(server_url) as client:
+        assert client.experiment(experiment_id)["counts"]["succeeded"] == 4
+
+
+def test_submit_without_wait_returns_at_once_and_json_specs_work(server_url: str, tmp_path: Path) -> None:
+    spec = tmp_path / "exp.json"
+    spec.write_text(json.dumps(tiny_spec("cli-json", factors=["dropout"], seeds=1)))
+    done = tricklab("submit", str(spec), url=server_url)
+    assert done.returncode == 0, done.stderr
+    experiment_id = int(done.stdout.split()[1])
+    with TricklabClient(server_url) as client:
+        final = client.wait(experiment_id, timeout=150, poll_seconds=0.5)
+    assert final["status"] == "finished"
+
+
+def test_submit_a_bad_spec_names_the_field(server_url: str, tmp_path: Path) -> None:
+    spec = tmp_path / "bad.yaml"
+    spec.write_text(yaml.safe_dump({"name": "bad", "task": "digits", "factors": [{"warmup": {"epochs": -2}}]}))
+    done = tricklab("submit", str(spec), url=server_url)
+    assert done.returncode == 2
+    assert "factors.0.warmup.epochs" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_status_of_an_unknown_experiment_is_a_clear_error(server_url: str) -> None:
+    done = tricklab("status", "999999", url=server_url)
+    assert done.returncode == 1
+    assert "404" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_an_unreachable_server_is_a_clear_error() -> None:
+    done = tricklab("status", "1", url=f"http://127.0.0.1:{free_port()}", timeout=60)
+    assert done.returncode == 1
+    assert "cannot reach the tricklab server" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_url_comes_from_the_environment(server_url: str) -> None:
+    env = {**clean_env(), "TRICKLAB_URL": server_url}
+    done = subprocess.run(
+        [sys.executable, "-m", "tricklab.cli.main", "status", "999999"], capture_output=True, text=True, env=env
+    )
+    assert "404" in done.stderr  # reached the server named by TRICKLAB_URL
