@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import os
 import random
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -292,7 +293,9 @@ def curves(store: Store, exp: dict[str, Any], key: str, diff: str | None) -> dic
     return {"key": key, "points": 200, "combinations": out, "diff": diff_out}
 
 
-def create_app(step_seconds: float = 0.15) -> FastAPI:
+def create_app(step_seconds: float | None = None) -> FastAPI:
+    if step_seconds is None:
+        step_seconds = float(os.environ.get("FAKE_API_STEP_SECONDS", "0.15"))
     store = Store(step_seconds)
 
     async def ticker() -> None:

@@ -98,6 +98,11 @@ def test_create_experiment_through_the_form_and_watch_it_finish(
     assert page.text_content("#run-final-metrics").count("test_accuracy") == 1
     page.screenshot(path=str(artifacts_dir / "run-page.png"), full_page=True)
 
+    # Zooming refetches the visible step range from the server.
+    with page.expect_request(lambda r: "/metrics/train_loss" in r.url and "start_step=" in r.url) as zoomed:
+        page.evaluate("Plotly.relayout('run-curve-train_loss', {'xaxis.range': [3, 12]})")
+    assert "end_step=12" in zoomed.value.url
+
 
 def test_user_supplied_names_render_as_text(page: Any, tricklab_server: str) -> None:
     spec = {

@@ -40,8 +40,20 @@ export async function render(container, { id }) {
   container.append(el.root);
   buildControls();
 
+  // Two clicks instead of window.confirm: no modal, and a stray click cannot cancel.
+  let armedUntil = 0;
   async function cancelExperiment() {
-    if (!window.confirm(`Cancel every unfinished run of "${state.experiment.name}"?`)) return;
+    if (Date.now() > armedUntil) {
+      armedUntil = Date.now() + 4000;
+      el.cancel.textContent = "Click again to cancel every unfinished run";
+      el.cancel.dataset.armed = "1";
+      setTimeout(() => {
+        el.cancel.textContent = "Cancel experiment";
+        delete el.cancel.dataset.armed;
+      }, 4000);
+      return;
+    }
+    armedUntil = 0;
     try {
       state.experiment = await api.cancelExperiment(id);
       drawLive();

@@ -124,9 +124,12 @@ export async function render(container, { id }) {
         if (ev["xaxis.autorange"]) {
           entry.range = null;
           drawCurve(key, null);
-        } else if (ev["xaxis.range[0]"] !== undefined) {
-          entry.range = [ev["xaxis.range[0]"], ev["xaxis.range[1]"]];
-          drawCurve(key, entry.range);
+        } else {
+          // A drag zoom reports "xaxis.range[0]"/"[1]"; Plotly.relayout callers may pass "xaxis.range".
+          const range = ev["xaxis.range"] ?? (ev["xaxis.range[0]"] !== undefined ? [ev["xaxis.range[0]"], ev["xaxis.range[1]"]] : null);
+          if (!range) return;
+          entry.range = range;
+          drawCurve(key, range);
         }
       });
     }
