@@ -61,6 +61,14 @@ def test_submit_wait_shows_progress_until_done(server_url: str, tmp_path: Path) 
     with TricklabClient(server_url) as client:
         assert client.experiment(experiment_id)["counts"]["succeeded"] == 4
 
+    for fmt in ("csv", "json", "md", "tex"):
+        exported = tricklab("export", str(experiment_id), "--format", fmt, url=server_url)
+        assert exported.returncode == 0, exported.stderr
+        assert "relu" in exported.stdout, f"{fmt} export does not mention the trick"
+    out = tmp_path / "results.csv"
+    to_file = tricklab("export", str(experiment_id), "--format", "csv", "--out", str(out), url=server_url)
+    assert to_file.returncode == 0 and out.read_text().strip()
+
 
 def test_submit_without_wait_returns_at_once_and_json_specs_work(server_url: str, tmp_path: Path) -> None:
     spec = tmp_path / "exp.json"
