@@ -18,9 +18,10 @@ TRAIN_RUN_TASK = "tricklab.train_run"
 
 
 def _tune_embedded_broker(settings: Settings) -> None:
-    # kombu hands every transport option to create_engine, so the poll interval
-    # can only be set on the transport's Channel class (default 1 s => ~0.7 s latency).
-    setattr(kombu_sqla.Channel, "polling_interval", settings.broker_poll_seconds)  # noqa: B010
+    # kombu hands every transport option to create_engine, so the poll interval can
+    # only be set on the Transport class, where kombu's virtual transport reads it
+    # (default 1 s => a worker idles ~1 s between runs; 0.1 s => ~0.1 s).
+    kombu_sqla.Transport.polling_interval = settings.broker_poll_seconds
 
 
 def make_celery(settings: Settings) -> Celery:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import time
 
 import numpy as np
 import pytest
@@ -46,21 +45,15 @@ def test_first_reach_respects_direction_and_never() -> None:
     assert first_reach(s, 0.9, "maximize") == (math.inf, math.inf)
 
 
-def test_1024_runs_x_1000_steps_aggregate_fast() -> None:
+def test_1024_runs_x_1000_steps_aggregate_to_bands() -> None:
+    # Speed is measured in benchmarks/, never asserted here.
     rng = np.random.default_rng(0)
     cells = [Cell(f"c{i}", (f"t{i % 8}",) if i % 2 else (), {}) for i in range(256)]
     runs = [RunRecord(i, cells[i // 4].key, cells[i // 4].tricks, {}, i % 4, "succeeded", {}) for i in range(1024)]
     steps = np.arange(1000)
     series = {i: Series(i, steps, rng.normal(size=1000)) for i in range(1024)}
-    timings = []
-    for _ in range(3):  # best of three: the two shared cores are busy with other test processes
-        start = time.perf_counter()
-        bands, grid, matrix, row_of = curve_bands(cells, runs, series, 200)
-        timings.append(time.perf_counter() - start)
-    elapsed = min(timings)
+    bands, grid, matrix, row_of = curve_bands(cells, runs, series, 200)
     assert len(bands) == 256 and len(grid) == 200 and all(b.n[0] == 4 for b in bands)
     assert bands[0].mean[0] == pytest.approx(np.mean([series[i].values[:5].mean() for i in range(4)]))
-    assert elapsed < 0.3, elapsed
-    start = time.perf_counter()
     diff = diff_curve("t1", cells, runs, grid, matrix, row_of)
-    assert len(diff.steps) == 200 and time.perf_counter() - start < 0.3
+    assert len(diff.steps) == 200

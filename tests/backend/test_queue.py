@@ -23,7 +23,7 @@ def test_embedded_broker_polls_fast(tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path / "d", broker_poll_seconds=0.1)
     app = make_celery(settings)
     assert app.conf.broker_url == f"sqla+sqlite:///{tmp_path / 'd' / 'broker.sqlite'}"
-    assert kombu_sqla.Channel.polling_interval == 0.1
+    assert kombu_sqla.Transport.polling_interval == 0.1
     assert (tmp_path / "d").is_dir()
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import Any
 
 from celery.signals import worker_process_init
-from kombu.transport import sqlalchemy as kombu_sqla
 from tricklab.config import get_settings
 from tricklab.queue import make_celery
 
@@ -19,12 +18,6 @@ from tricklab_worker.tasks import register_tasks
 settings = get_settings()
 app = make_celery(settings)
 register_tasks(app)
-
-if settings.resolved_broker_url.startswith("sqla+"):
-    # The embedded broker is polled, and kombu reads the interval from the Transport
-    # class (its transport options all go to create_engine); at the default 1 s a
-    # worker idles ~1 s between runs, at 0.1 s ~0.1 s.
-    kombu_sqla.Transport.polling_interval = settings.broker_poll_seconds
 
 
 @worker_process_init.connect  # type: ignore[untyped-decorator]
