@@ -109,27 +109,3 @@ def page(browser: Any) -> Iterator[Any]:
     yield pg
     context.close()
     assert not problems, problems
-
-
-@pytest.fixture(scope="session")
-def fake_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """Base URL of tests/browser/fake_api.py: simulated runs with planted effects, in seconds."""
-    log = tmp_path_factory.mktemp("fake-api") / "fake.log"
-    port = free_port()
-    env = {**os.environ, "FAKE_API_STEP_SECONDS": "0.04"}
-    uvicorn = [sys.executable, "-m", "uvicorn", "--factory", "tests.browser.fake_api:create_app"]
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [*uvicorn, "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env=env,
-            cwd=REPO_ROOT,
-        )
-    base_url = f"http://127.0.0.1:{port}"
-    try:
-        wait_healthy(base_url, proc, log, timeout=30)
-        yield base_url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)

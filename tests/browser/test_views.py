@@ -1,25 +1,110 @@
-"""The experiment page's analysis views and their controls, on simulated data.
+"""The experiment page's analysis views and their controls, on the real server with planted results.
 
-Served by tests/browser/fake_api.py (real catalog, spec validation and design
-expansion; simulated runs where relu and warmup help and dropout hurts), so the
-views are exercised in seconds without training.
+A real `tricklab server` (SQLite, embedded broker, no worker) stores a real
+experiment; the test then plays the worker through the real reporting API
+(claim, metrics, finish) with planted effects (relu helps, warmup helps a
+little, dropout hurts), so every view is computed by the real analysis code
+from the real store in seconds, without training.
 """
 
 from __future__ import annotations
 
+import math
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from tests.browser.conftest import _tricklab_bin, wait_healthy
+from tests.conftest import REPO_ROOT, free_port
+
 pytestmark = pytest.mark.browser
 
+ADMIN_TOKEN = "tl_browser_views_admin_token_0123456789"
+PLANTED = {"relu": 0.05, "warmup": 0.02, "dropout": -0.03}
+STEPS = 60
 
-def evaluate(page: Any, script: str, arg: Any = None) -> Any:
-    return page.evaluate(script, arg)
+
+@pytest.fixture(scope="module")
+def api_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[httpx.Client]:
+    """A real `tricklab server` with no worker: runs stay queued until the test reports them."""
+    data_dir: Path = tmp_path_factory.mktemp("views-data")
+    log = data_dir / "server.log"
+    port = free_port()
+    env = {**os.environ, "TRICKLAB_DATA_DIR": str(data_dir), "TRICKLAB_ADMIN_TOKEN": ADMIN_TOKEN}
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [_tricklab_bin(), "server", "--host", "127.0.0.1", "--port", str(port)],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=env,
+            cwd=REPO_ROOT,
+            start_new_session=True,
+        )
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        wait_healthy(base_url, proc, log)
+        with httpx.Client(
+            base_url=base_url, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}, timeout=30.0
+        ) as client:
+            yield client
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=5)
 
 
-def test_analysis_views_and_controls(page: Any, fake_server: str) -> None:
+def login(page: Any, base_url: str) -> None:
+    """Open the dashboard with the admin token (the dashboard swaps it for a session)."""
+    page.goto(f"{base_url}/?token={ADMIN_TOKEN}")
+
+
+def planted_accuracy(tricks: list[str], seed: int) -> float:
+    noise = [0.004, -0.003, 0.001][seed % 3]
+    return 0.9 + sum(PLANTED[t] for t in tricks) + noise
+
+
+def report_run(client: httpx.Client, run: dict[str, Any]) -> None:
+    """Play the worker for one run: claim it, send its curves in one batch, finish it."""
+    run_id = run["id"]
+    tricks = sorted(run["tricks"])
+    claim = client.post(f"/api/v1/runs/{run_id}/claim", json={"attempt": 1, "worker_id": "planted"})
+    assert claim.status_code == 200, claim.text
+    final = planted_accuracy(tricks, run["seed"])
+    rate = 0.05 + 0.02 * len(tricks)
+    points = []
+    for step in range(1, STEPS + 1):
+        points.append({"key": "train_loss", "step": step, "value": 2.3 * math.exp(-rate * step), "wall_time": step})
+        if step % 5 == 0:
+            acc = final * (1 - math.exp(-step / 12))
+            points.append({"key": "val_accuracy", "step": step, "value": acc, "wall_time": step})
+    sent = client.post(f"/api/v1/runs/{run_id}/metrics", json={"attempt": 1, "points": points})
+    assert sent.status_code == 204, sent.text
+    done = client.post(
+        f"/api/v1/runs/{run_id}/finish",
+        json={"attempt": 1, "status": "succeeded", "final_metrics": {"test_accuracy": final, "test_loss": 1 - final}},
+    )
+    assert done.status_code == 204, done.text
+
+
+def all_runs(client: httpx.Client, exp_id: int) -> list[dict[str, Any]]:
+    page = client.get(f"/api/v1/experiments/{exp_id}/runs", params={"limit": 500})
+    assert page.status_code == 200, page.text
+    items: list[dict[str, Any]] = page.json()["items"]
+    return items
+
+
+def test_analysis_views_and_controls(page: Any, api_server: httpx.Client) -> None:
     spec = {
         "name": "views",
         "task": "digits",
@@ -27,46 +112,55 @@ def test_analysis_views_and_controls(page: Any, fake_server: str) -> None:
         "design": "leave_one_out",
         "seeds": 3,
     }
-    exp_id = httpx.post(f"{fake_server}/api/v1/experiments", json=spec).json()["id"]
-    page.goto(f"{fake_server}/#/experiments/{exp_id}")
+    created = api_server.post("/api/v1/experiments", json=spec)
+    assert created.status_code == 201, created.text
+    exp_id = created.json()["id"]
+    base_url = str(api_server.base_url)
+    login(page, base_url)
+    page.goto(f"{base_url}/#/experiments/{exp_id}")
+    page.wait_for_selector("#experiment-status [data-status=queued]")
+    for run in all_runs(api_server, exp_id):  # the page follows along over the live stream
+        report_run(api_server, run)
     page.wait_for_selector("#experiment-status [data-status=finished]", timeout=60_000)
     page.wait_for_function(
         "() => { const d = document.getElementById('accuracy-chart').data;"
         " return d && d[0].x.length === 4 && d[0].y.every(v => v !== null); }"
     )
 
-    # Forest plot: one row per factor; the planted helpers are marked as improving.
-    forest = evaluate(page, "document.getElementById('effects-chart').data[0].y")
+    # Forest plot: one row per factor.
+    forest = page.evaluate("document.getElementById('effects-chart').data[0].y")
     assert sorted(label.split(" ")[-1] for label in forest) == ["dropout", "relu", "warmup"]
-    heat = evaluate(page, "document.getElementById('interactions-chart').data[0]")
+    heat = page.evaluate("document.getElementById('interactions-chart').data[0]")
     assert heat["type"] == "heatmap" and len(heat["z"]) == 3
 
+    # The planted effects come back from the real analysis: leave-one-out removes each trick.
+    analysis = api_server.get(f"/api/v1/experiments/{exp_id}/analysis", params={"metric": "test_accuracy"}).json()
+    oat = {row["trick"]: row for row in analysis["one_at_a_time"]}
+    for trick, effect in PLANTED.items():
+        # all-on minus all-but-this-trick, paired by seed: the seed noise cancels exactly
+        assert oat[trick]["mean_diff"] == pytest.approx(effect, abs=1e-9)
+
     # Parallel coordinates: the three tricks and the metric.
-    dims = evaluate(page, "document.getElementById('parallel-chart').data[0].dimensions.map(d => d.label)")
+    dims = page.evaluate("document.getElementById('parallel-chart').data[0].dimensions.map(d => d.label)")
     assert dims == ["warmup", "relu", "dropout", "test_accuracy"]
 
     # One-at-a-time: leave-one-out gives a "−trick" row per trick.
-    oat = page.eval_on_selector_all("#oat-table tr[data-testid=oat-row]", "els => els.map(e => e.dataset.trick)")
-    assert sorted(oat) == ["dropout", "relu", "warmup"]
+    rows = page.eval_on_selector_all("#oat-table tr[data-testid=oat-row]", "els => els.map(e => e.dataset.trick)")
+    assert sorted(rows) == ["dropout", "relu", "warmup"]
 
     # Curves controls: log scale, focus dims the combinations without the trick, EMA smoothing.
     page.check("#log-scale")
-    assert evaluate(page, "document.getElementById('curves-train_loss').layout.yaxis.type") == "log"
+    assert page.evaluate("document.getElementById('curves-train_loss').layout.yaxis.type") == "log"
     page.select_option("#focus-trick", "dropout")
-    widths = evaluate(
-        page,
+    widths = page.evaluate(
         "document.getElementById('curves-train_loss').data.filter(t => t.meta.role === 'mean')"
         ".map(t => [t.meta.combo, t.line.width])",
     )
-    assert {combo: width for combo, width in widths} == {
-        "dropout+relu+warmup": 2,
-        "relu+warmup": 1,
-        "dropout+warmup": 2,
-        "dropout+relu": 2,
-    }
-    raw = evaluate(page, "document.getElementById('curves-val_accuracy').data.find(t => t.meta.role === 'mean').y")
+    assert dict(widths) == {"dropout+relu+warmup": 2, "relu+warmup": 1, "dropout+warmup": 2, "dropout+relu": 2}
+    mean_trace = "document.getElementById('curves-val_accuracy').data.find(t => t.meta.role === 'mean').y"
+    raw = page.evaluate(mean_trace)
     page.eval_on_selector("#smoothing", "el => { el.value = '0.9'; el.dispatchEvent(new Event('input')); }")
-    smooth = evaluate(page, "document.getElementById('curves-val_accuracy').data.find(t => t.meta.role === 'mean').y")
+    smooth = page.evaluate(mean_trace)
     assert raw[0] == pytest.approx(smooth[0]) and raw[5:] != smooth[5:]
 
     # Paired difference curve for a chosen trick.
@@ -80,14 +174,16 @@ def test_analysis_views_and_controls(page: Any, fake_server: str) -> None:
     first = page.locator("#combo-table tbody tr").first.get_attribute("data-key")
     best = page.locator("#combo-table tbody tr.best").get_attribute("data-key")
     assert first == best
-    page.fill("[data-testid=combo-table-filter]", "dropout + relu")
+    page.fill("[data-testid=combo-table-filter]", "relu + dropout")
     assert page.locator("#combo-table tbody tr").count() == 2
 
 
-def test_cancel_a_run_and_the_experiment(page: Any, fake_server: str) -> None:
-    spec = {"name": "to cancel", "task": "digits", "factors": ["relu", "warmup"], "seeds": 5}
-    exp_id = httpx.post(f"{fake_server}/api/v1/experiments", json=spec).json()["id"]
-    page.goto(f"{fake_server}/#/experiments/{exp_id}")
+def test_cancel_a_run_and_the_experiment(page: Any, api_server: httpx.Client) -> None:
+    spec = {"name": "to cancel", "task": "digits", "factors": ["relu", "warmup"], "seeds": 2}
+    exp_id = api_server.post("/api/v1/experiments", json=spec).json()["id"]
+    base_url = str(api_server.base_url)
+    login(page, base_url)
+    page.goto(f"{base_url}/#/experiments/{exp_id}")
     page.wait_for_selector("#runs-table tr[data-status=queued] [data-testid=cancel-run]")
     row = page.locator("#runs-table tr[data-status=queued]").last
     run_id = row.get_attribute("data-run-id")
@@ -98,5 +194,7 @@ def test_cancel_a_run_and_the_experiment(page: Any, fake_server: str) -> None:
     assert page.get_attribute("#cancel-experiment", "data-armed") == "1"
     page.click("#cancel-experiment")  # confirms
     page.wait_for_selector("#experiment-status [data-status=cancelled]")
-    statuses = {r["status"] for r in httpx.get(f"{fake_server}/api/v1/experiments/{exp_id}/runs").json()["items"]}
-    assert statuses <= {"succeeded", "cancelled", "running"}
+    deadline = time.monotonic() + 10
+    while {r["status"] for r in all_runs(api_server, exp_id)} != {"cancelled"} and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert {r["status"] for r in all_runs(api_server, exp_id)} == {"cancelled"}
