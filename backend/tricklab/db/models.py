@@ -149,6 +149,31 @@ class MetricPoint(Base):
     wall_time: Mapped[float] = mapped_column(Float)
 
 
+class MetricRollup(Base):
+    """Summary of one key's points in a step bucket of width ``4**level``, kept in step with ``metrics`` on ingest.
+
+    Curves of a million points are drawn from a few thousand of these rows instead of a
+    full scan; the points themselves stay in ``metrics`` for exports and small ranges.
+    """
+
+    __tablename__ = "metric_rollups"
+    __table_args__ = ({"sqlite_with_rowid": False},)
+
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    level: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # step // 4**level: buckets are aligned to absolute steps, so re-sent points land in the same one.
+    bucket: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    first_step: Mapped[int] = mapped_column(BigInteger)
+    last_step: Mapped[int] = mapped_column(BigInteger)
+    n_points: Mapped[int] = mapped_column(BigInteger)
+    # Finite values only (non-finite points are NULL in ``metrics``): mean = value_sum / n_finite.
+    n_finite: Mapped[int] = mapped_column(BigInteger)
+    value_sum: Mapped[float | None] = mapped_column(Float)
+    value_min: Mapped[float | None] = mapped_column(Float)
+    value_max: Mapped[float | None] = mapped_column(Float)
+
+
 class FinalMetric(Base):
     __tablename__ = "final_metrics"
     __table_args__ = (

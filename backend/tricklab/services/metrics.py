@@ -13,6 +13,7 @@ from tricklab.db.models import MetricPoint, Run
 from tricklab.db.session import begin_write
 from tricklab.reporting import MetricPoint as ReportedPoint
 from tricklab.schemas.api import MetricKeyOut, MetricKeysOut, MetricSeriesOut
+from tricklab.services import rollups
 from tricklab.services.errors import ConflictError, NotFoundError
 from tricklab.services.leases import split_value
 
@@ -38,6 +39,10 @@ def insert_points(db_session: Session, run_id: int, points: Sequence[ReportedPoi
     insert_fn = postgresql.insert if dialect == "postgresql" else sqlite.insert
     stmt = insert_fn(MetricPoint).on_conflict_do_nothing(index_elements=["run_id", "key", "step"])
     db_session.execute(stmt, rows)
+    steps_by_key: dict[str, list[int]] = {}
+    for row in rows:
+        steps_by_key.setdefault(row["key"], []).append(row["step"])
+    rollups.refresh(db_session, run_id, steps_by_key)
 
 
 def log_metrics(*, db_session: Session, run_id: int, attempt: int, points: Sequence[ReportedPoint]) -> None:
@@ -97,7 +102,8 @@ def get_series(
 ) -> MetricSeriesOut:
     """A metric's points, or ``max_points`` step buckets each with first step, mean, min and max.
 
-    Keeping min and max per bucket means no spike is dropped, unlike reservoir sampling.
+    Keeping min and max per bucket means no spike is dropped, unlike reservoir sampling. Long
+    ranges are read from the rollup summaries (``tricklab.services.rollups``), short ones from the points.
     Non-finite points are NULL values: they count as points but not in means.
     """
     _require_run(db_session, run_id)
@@ -106,14 +112,11 @@ def get_series(
         where.append(MetricPoint.step >= start_step)
     if end_step is not None:
         where.append(MetricPoint.step <= end_step)
-    total, lo, hi = db_session.execute(
-        select(func.count(), func.min(MetricPoint.step), func.max(MetricPoint.step)).where(*where)
-    ).one()
-    total = int(total or 0)
-    if total <= max_points:
-        rows = db_session.execute(
-            select(MetricPoint.step, MetricPoint.value).where(*where).order_by(MetricPoint.step)
-        ).all()
+    # At most max_points + 1 rows: enough to know whether the range needs downsampling at all.
+    rows = db_session.execute(
+        select(MetricPoint.step, MetricPoint.value).where(*where).order_by(MetricPoint.step).limit(max_points + 1)
+    ).all()
+    if len(rows) <= max_points:
         values = [v for _, v in rows]
         return MetricSeriesOut(
             key=key,
@@ -121,9 +124,28 @@ def get_series(
             values=values,
             mins=list(values),
             maxs=list(values),
-            total_points=total,
+            total_points=len(rows),
             downsampled=False,
         )
+    lo = int(rows[0][0])
+    last = db_session.scalar(select(MetricPoint.step).where(*where).order_by(MetricPoint.step.desc()).limit(1))
+    hi = int(last) if last is not None else lo
+    level = rollups.pick_level(lo, hi, max_points)
+    if level is not None:
+        summary, total = rollups.downsample(
+            db_session, run_id=run_id, key=key, lo=lo, hi=hi, level=level, max_points=max_points
+        )
+        return MetricSeriesOut(
+            key=key,
+            steps=[b.first_step for b in summary],
+            values=[b.mean for b in summary],
+            mins=[b.value_min for b in summary],
+            maxs=[b.value_max for b in summary],
+            total_points=total,
+            downsampled=True,
+        )
+    # A short step range (under 2 * max_points rollup buckets): one GROUP BY over its few points.
+    total = int(db_session.scalar(select(func.count()).select_from(MetricPoint).where(*where)) or 0)
     span = int(hi) - int(lo) + 1
     # Integer arithmetic on both dialects: bucket i covers steps [lo + i*span/n, lo + (i+1)*span/n).
     bucket = ((MetricPoint.step - int(lo)) * max_points // span).label("bucket")
