@@ -66,9 +66,9 @@ def test_rollups_match_brute_force_after_resends_and_shuffled_batches(db_session
         lo = start or 0
         hi = end if end is not None else len(steps) - 1
         assert series.downsampled and series.total_points == hi - lo + 1 and len(series.steps) == n
-        level = rollups.pick_level(lo, hi, n)
-        if level is not None:
-            expected = _brute(steps, values, lo, hi, level, n)
+        chosen = rollups.pick_level(lo, hi, n)
+        if chosen is not None:
+            expected = _brute(steps, values, lo, hi, chosen, n)
             # min and max are values of actual points, so they match exactly
             assert list(zip(series.mins, series.maxs, strict=True)) == expected
         assert series.steps[0] == lo
