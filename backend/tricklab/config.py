@@ -34,6 +34,9 @@ class Settings(BaseSettings):
 
     @property
     def resolved_database_url(self) -> str:
+    # A known admin token for automation (TRICKLAB_ADMIN_TOKEN); applied on every start, idempotently.
+    admin_token: str | None = Field(default=None, repr=False)
+    session_hours: float = 24 * 14
         """The SQL store; an SQLite file in the data directory unless configured."""
         return self.database_url or f"sqlite:///{self.data_dir / 'tricklab.sqlite'}"
 
@@ -45,6 +48,11 @@ class Settings(BaseSettings):
     @property
     def artifacts_dir(self) -> Path:
         return self.data_dir / "artifacts"
+    @property
+    def secure_cookies(self) -> bool:
+        """Session cookies are ``Secure`` when the server is reached over HTTPS."""
+        return self.public_url.lower().startswith("https://")
+
 
 
 @lru_cache(maxsize=1)

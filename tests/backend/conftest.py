@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fastapi import FastAPI
 from sqlalchemy import Connection, Engine, create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
@@ -24,6 +25,7 @@ from tricklab.config import Settings
 from tricklab.db.migrate import upgrade
 from tricklab.db.session import make_engine
 
+from tests.backend.auth_helpers import Principals, make_principals
 from tests.backend.store_helpers import SPEC, RecordingCelery
 
 with warnings.catch_warnings():
@@ -107,15 +109,57 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
 
 
 @pytest.fixture
-def client(
-    settings: Settings, session_factory: sessionmaker[Session], celery_app: RecordingCelery
-) -> Iterator[TestClient]:
+def app(settings: Settings, session_factory: sessionmaker[Session], celery_app: RecordingCelery) -> Iterator[FastAPI]:
     """The real app on the test's database (no lifespan: the database is migrated, the reaper is tested alone)."""
-    app = create_app(settings, start_reaper=False)
-    app.dependency_overrides[get_session_factory] = lambda: session_factory
-    app.state.celery = celery_app
-    yield TestClient(app)
-    app.state.engine.dispose()
+    application = create_app(settings, start_reaper=False)
+    application.dependency_overrides[get_session_factory] = lambda: session_factory
+    application.state.celery = celery_app
+    yield application
+    application.state.engine.dispose()
+
+
+@pytest.fixture
+def principals(db_session: Session) -> Principals:
+    """An admin, a member and a viewer of the default team, and an admin of another team, with tokens."""
+    return make_principals(db_session)
+
+
+def _client(app: FastAPI, token: str | None) -> TestClient:
+    return TestClient(app, headers={"Authorization": f"Bearer {token}"} if token else {})
+
+
+@pytest.fixture
+def client(app: FastAPI, principals: Principals) -> TestClient:
+    """Authenticated as an admin of the default team (bearer token)."""
+    return _client(app, principals.admin)
+
+
+@pytest.fixture
+def anon_client(app: FastAPI) -> TestClient:
+    """No credentials at all."""
+    return _client(app, None)
+
+
+@pytest.fixture
+def member_client(app: FastAPI, principals: Principals) -> TestClient:
+    return _client(app, principals.member)
+
+
+@pytest.fixture
+def viewer_client(app: FastAPI, principals: Principals) -> TestClient:
+    return _client(app, principals.viewer)
+
+
+@pytest.fixture
+def worker_client(app: FastAPI, principals: Principals) -> TestClient:
+    """A worker token of the default team."""
+    return _client(app, principals.worker)
+
+
+@pytest.fixture
+def other_team_client(app: FastAPI, principals: Principals) -> TestClient:
+    """An admin of another team: sees none of the default team's objects."""
+    return _client(app, principals.other_admin)
 
 
 @pytest.fixture

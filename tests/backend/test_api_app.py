@@ -13,6 +13,7 @@ from tricklab.api.app import create_app, default_frontend_dir, plotly_js_path
 from tricklab.catalog.tricks import TRICKS
 from tricklab.config import Settings
 
+from tests.backend.auth_helpers import ADMIN_HEADERS, ADMIN_TOKEN
 from tests.backend.store_helpers import SPEC, RecordingCelery
 
 
@@ -84,10 +85,10 @@ def test_openapi_lists_every_route(client: TestClient) -> None:
 
 
 def test_lifespan_migrates_a_fresh_sqlite_store(tmp_path: Path) -> None:
-    settings = Settings(data_dir=tmp_path / "fresh", broker_url="memory://", lease_seconds=1.0)
+    settings = Settings(data_dir=tmp_path / "fresh", broker_url="memory://", lease_seconds=1.0, admin_token=ADMIN_TOKEN)
     app = create_app(settings)
     app.state.celery = RecordingCelery()
-    with TestClient(app) as client:
+    with TestClient(app, headers=ADMIN_HEADERS) as client:
         assert client.get("/healthz").json()["database"] == "ok"
         r = client.post("/api/v1/experiments", json={**SPEC, "factors": [], "seeds": 1})
         assert r.status_code == 201

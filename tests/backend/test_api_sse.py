@@ -14,6 +14,7 @@ from tricklab.api.sse import format_event
 from tricklab.config import Settings
 from tricklab.services.reporting import SqlRunReporter
 
+from tests.backend.auth_helpers import ADMIN_HEADERS, ADMIN_TOKEN
 from tests.backend.store_helpers import SPEC, RecordingCelery
 
 
@@ -34,10 +35,10 @@ def test_format_event() -> None:
 
 
 def test_stream_yields_snapshot_updates_and_end(tmp_path: Path) -> None:
-    settings = Settings(data_dir=tmp_path, broker_url="memory://", sse_poll_seconds=0.05)
+    settings = Settings(data_dir=tmp_path, broker_url="memory://", sse_poll_seconds=0.05, admin_token=ADMIN_TOKEN)
     app = create_app(settings, start_reaper=False)
     app.state.celery = RecordingCelery()
-    with TestClient(app) as client:
+    with TestClient(app, headers=ADMIN_HEADERS) as client:
         created = client.post("/api/v1/experiments", json={**SPEC, "factors": ["label_smoothing"], "seeds": 1}).json()
         run_ids = [r["id"] for r in client.get(f"/api/v1/experiments/{created['id']}/runs").json()["items"]]
         reporter = SqlRunReporter(app.state.session_factory, settings=settings)
@@ -73,10 +74,10 @@ def test_stream_yields_snapshot_updates_and_end(tmp_path: Path) -> None:
 
 
 def test_stream_of_a_finished_experiment_ends_at_once(tmp_path: Path) -> None:
-    settings = Settings(data_dir=tmp_path, broker_url="memory://")
+    settings = Settings(data_dir=tmp_path, broker_url="memory://", admin_token=ADMIN_TOKEN)
     app = create_app(settings, start_reaper=False)
     app.state.celery = RecordingCelery()
-    with TestClient(app) as client:
+    with TestClient(app, headers=ADMIN_HEADERS) as client:
         created = client.post("/api/v1/experiments", json={**SPEC, "factors": [], "seeds": 1}).json()
         client.post(f"/api/v1/experiments/{created['id']}/cancel")
         with client.stream("GET", f"/api/v1/experiments/{created['id']}/events") as response:

@@ -13,17 +13,33 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI, Request, status
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
+from sqlalchemy.orm import Session, sessionmaker
 
 import tricklab
 from tricklab.api.middleware import BodySizeLimitMiddleware
-from tricklab.api.routes import analysis, catalog, experiments, health, runs, worker
+from tricklab.api.routes import (
+    analysis,
+    auth,
+    catalog,
+    experiments,
+    health,
+    runs,
+    shares,
+    teams,
+    tokens,
+    views,
+    worker,
+)
+from tricklab.auth.deps import ViewerDep
 from tricklab.config import Settings, get_settings
 from tricklab.db.migrate import upgrade
-from tricklab.db.session import is_sqlite, make_engine, make_session_factory
+from tricklab.db.session import is_sqlite, make_engine, make_session_factory, unit_of_work
 from tricklab.queue import make_celery
 from tricklab.schemas.spec import SpecError
+from tricklab.services.bootstrap import announcement, bootstrap
 from tricklab.services.errors import ConflictError, NotFoundError
 from tricklab.services.reaper import run_reaper
 
@@ -62,6 +78,24 @@ def _install_error_handlers(app: FastAPI) -> None:
         return JSONResponse({"detail": str(exc)}, status_code=status.HTTP_409_CONFLICT)
 
 
+def _bootstrap(settings: Settings, session_factory: sessionmaker[Session]) -> None:
+    # A fresh store gets its first admin; the message with the secrets is printed once, here.
+    with unit_of_work(session_factory, write=True) as db_session:
+        created = bootstrap(db_session=db_session, admin_token=settings.admin_token)
+    if created is not None:
+        print(announcement(created, settings.public_url), flush=True)
+
+
+def _mount_docs(app: FastAPI) -> None:
+    @app.get("/openapi.json", include_in_schema=False)
+    def openapi(principal: ViewerDep) -> JSONResponse:
+        return JSONResponse(app.openapi())
+
+    @app.get("/docs", include_in_schema=False)
+    def docs(principal: ViewerDep) -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url="/openapi.json", title="tricklab API")
+
+
 def _mount_dashboard(app: FastAPI, frontend_dir: Path) -> None:
     plotly_js = plotly_js_path()
     if plotly_js is not None:
@@ -86,6 +120,7 @@ def create_app(settings: Settings | None = None, *, start_reaper: bool = True) -
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if _should_migrate(settings):
             await asyncio.to_thread(upgrade, settings.resolved_database_url)
+        await asyncio.to_thread(_bootstrap, settings, session_factory)
         reaper: asyncio.Task[None] | None = None
         if start_reaper:
             reaper = asyncio.create_task(
@@ -105,6 +140,9 @@ def create_app(settings: Settings | None = None, *, start_reaper: bool = True) -
         version="0.1.0",
         summary="Ablation studies of deep-learning training tricks",
         lifespan=lifespan,
+        # Served below behind authentication like every other route.
+        docs_url=None,
+        openapi_url=None,
     )
     app.state.settings = settings
     app.state.engine = engine
@@ -112,8 +150,9 @@ def create_app(settings: Settings | None = None, *, start_reaper: bool = True) -
     app.state.celery = celery_app
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     _install_error_handlers(app)
-    for module in (health, catalog, experiments, runs, worker, analysis):
+    for module in (health, auth, catalog, experiments, runs, worker, analysis, views, shares, tokens, teams):
         app.include_router(module.router)
+    _mount_docs(app)
     frontend_dir = getattr(settings, "frontend_dir", None) or default_frontend_dir()
     _mount_dashboard(app, Path(frontend_dir))
     return app

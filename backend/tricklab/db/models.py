@@ -1,4 +1,5 @@
-"""SQLAlchemy 2 models: experiments, runs, run attempts, metric points and final metrics.
+"""SQLAlchemy 2 models: experiments, runs, run attempts, metric points and final metrics,
+plus teams, users, tokens, browser sessions, share links and saved views (issue 5).
 
 Statuses are CHECK constraints rather than database enums so a new status is a
 one-line migration on both SQLite and PostgreSQL.
@@ -30,6 +31,8 @@ RUN_STATUSES = ("queued", "running", "succeeded", "failed", "diverged", "cancell
 TERMINAL_RUN_STATUSES = ("succeeded", "failed", "diverged", "cancelled")
 EXPERIMENT_STATUSES = ("queued", "running", "finished", "cancelled")
 NON_FINITE = ("nan", "inf", "-inf")
+ROLES = ("viewer", "member", "admin")
+TOKEN_KINDS = ("personal", "worker")
 
 
 def _in(column: str, values: tuple[str, ...]) -> str:
@@ -60,6 +63,8 @@ class Experiment(Base):
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # Every experiment belongs to one team; the API answers 404 to other teams.
+    team_id: Mapped[int] = mapped_column(ForeignKey("teams.id", ondelete="RESTRICT"), index=True)
     name: Mapped[str] = mapped_column(String(200))
     task: Mapped[str] = mapped_column(String(100))
     spec: Mapped[dict[str, Any]]
@@ -186,3 +191,94 @@ class FinalMetric(Base):
     key: Mapped[str] = mapped_column(String(200), primary_key=True)
     value: Mapped[float | None] = mapped_column(Float)
     non_finite: Mapped[str | None] = mapped_column(String(4))
+
+
+class Team(Base):
+    __tablename__ = "teams"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(100), unique=True)
+    # argon2id hash (argon2-cffi); NULL for accounts that only use tokens.
+    password_hash: Mapped[str | None] = mapped_column(String(255))
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Membership(Base):
+    __tablename__ = "memberships"
+    __table_args__ = (CheckConstraint(_in("role", ROLES), name="role"),)
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    team_id: Mapped[int] = mapped_column(ForeignKey("teams.id", ondelete="CASCADE"), primary_key=True)
+    role: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ApiToken(Base):
+    """A bearer token; only its SHA-256 is stored (the raw value is shown once at creation)."""
+
+    __tablename__ = "api_tokens"
+    __table_args__ = (CheckConstraint(_in("kind", TOKEN_KINDS), name="kind"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    team_id: Mapped[int] = mapped_column(ForeignKey("teams.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    name: Mapped[str] = mapped_column(String(100))
+    prefix: Mapped[str] = mapped_column(String(16))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_used_at: Mapped[datetime | None]
+    expires_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+
+
+class BrowserSession(Base):
+    """A dashboard login: the cookie carries a random id, the table its SHA-256 and the CSRF token."""
+
+    __tablename__ = "browser_sessions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    session_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    team_id: Mapped[int] = mapped_column(ForeignKey("teams.id", ondelete="CASCADE"))
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+
+
+class SavedView(Base):
+    """A named comparison of one experiment: chosen combinations, metric, smoothing."""
+
+    __tablename__ = "saved_views"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    experiment_id: Mapped[int] = mapped_column(ForeignKey("experiments.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    config: Mapped[dict[str, Any]]
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ShareLink(Base):
+    """Read-only access to one experiment (optionally one saved view) for whoever holds the token."""
+
+    __tablename__ = "share_links"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(16))
+    experiment_id: Mapped[int] = mapped_column(ForeignKey("experiments.id", ondelete="CASCADE"), index=True)
+    view_id: Mapped[int | None] = mapped_column(ForeignKey("saved_views.id", ondelete="CASCADE"))
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]

@@ -27,6 +27,7 @@ from tricklab.schemas.api import (
 from tricklab.schemas.run_config import Combination, RunConfig
 from tricklab.schemas.spec import ExperimentSpec, ResolvedSpec, SpecError, resolve_spec
 from tricklab.services.errors import ConflictError, NotFoundError
+from tricklab.services.teams import default_team_id
 
 log = logging.getLogger(__name__)
 
@@ -61,13 +62,16 @@ def preview_experiment(*, spec: ExperimentSpec) -> PreviewOut:
 
 
 def create_experiment(
-    *, db_session: Session, spec: ExperimentSpec, celery_app: Any, public_url: str
+    *, db_session: Session, spec: ExperimentSpec, celery_app: Any, public_url: str, team_id: int | None = None
 ) -> ExperimentCreated:
-    """Expand the spec into runs in one transaction, commit, then enqueue every run."""
+    """Expand the spec into runs in one transaction, commit, then enqueue every run (owned by ``team_id``)."""
     resolved, combos, configs = _expand(spec)
     begin_write(db_session)
+    if team_id is None:  # scripts and tests that work on the store directly use the default team
+        team_id = default_team_id(db_session=db_session)
     now = utcnow()
     experiment = Experiment(
+        team_id=team_id,
         name=spec.name,
         task=spec.task,
         spec=spec.model_dump(mode="json"),
@@ -193,11 +197,18 @@ def get_experiment(*, db_session: Session, experiment_id: int) -> ExperimentOut:
     return experiment_out(row, counts, running)
 
 
-def list_experiments(*, db_session: Session, offset: int = 0, limit: int = 50) -> Page[ExperimentOut]:
-    """A page of experiments, newest first."""
-    total = db_session.scalar(select(func.count()).select_from(Experiment)) or 0
+def list_experiments(
+    *, db_session: Session, offset: int = 0, limit: int = 50, team_id: int | None = None
+) -> Page[ExperimentOut]:
+    """A page of experiments (of one team when ``team_id`` is given), newest first."""
+    where = [] if team_id is None else [Experiment.team_id == team_id]
+    total = db_session.scalar(select(func.count()).select_from(Experiment).where(*where)) or 0
     rows = db_session.scalars(
-        select(Experiment).order_by(Experiment.created_at.desc(), Experiment.id.desc()).offset(offset).limit(limit)
+        select(Experiment)
+        .where(*where)
+        .order_by(Experiment.created_at.desc(), Experiment.id.desc())
+        .offset(offset)
+        .limit(limit)
     ).all()
     counts = status_counts(db_session, [r.id for r in rows])
     items = [experiment_out(r, *counts[r.id]) for r in rows]

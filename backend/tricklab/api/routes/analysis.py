@@ -9,6 +9,8 @@ from fastapi.responses import Response
 
 from tricklab.analysis.schemas import AnalysisOut, CurvesOut
 from tricklab.api.deps import SessionDep
+from tricklab.auth.deps import ViewerDep
+from tricklab.services import access
 from tricklab.services import analysis as service
 
 router = APIRouter(prefix="/api/v1", tags=["analysis"])
@@ -23,11 +25,13 @@ def _unprocessable(exc: service.UnknownKeyError) -> HTTPException:
 def get_curves(
     experiment_id: int,
     db_session: SessionDep,
+    principal: ViewerDep,
     key: Annotated[str, Query(min_length=1, max_length=200)] = "train_loss",
     points: Annotated[int, Query(ge=10, le=2000)] = 200,
     diff: Annotated[str | None, Query(description="a trick factor: add its paired with-minus-without curve")] = None,
 ) -> CurvesOut:
     """Seed-mean curves with 95% bands per combination on a common step grid."""
+    access.experiment_in_team(db_session=db_session, experiment_id=experiment_id, team_id=principal.team_id)
     try:
         return service.get_curves(db_session=db_session, experiment_id=experiment_id, key=key, points=points, diff=diff)
     except service.UnknownKeyError as exc:
@@ -38,11 +42,13 @@ def get_curves(
 def get_analysis(
     experiment_id: int,
     db_session: SessionDep,
+    principal: ViewerDep,
     metric: Annotated[str | None, Query(max_length=200, description="a final metric; default the primary")] = None,
     target: Annotated[float | None, Query(description="target value for steps/seconds to target")] = None,
     target_key: Annotated[str | None, Query(max_length=200, description="curve searched for the target")] = None,
 ) -> AnalysisOut:
     """Per-combination summary, effects, interactions, one-at-a-time table, speed and design info."""
+    access.experiment_in_team(db_session=db_session, experiment_id=experiment_id, team_id=principal.team_id)
     try:
         return service.get_analysis(
             db_session=db_session, experiment_id=experiment_id, metric=metric, target=target, target_key=target_key
@@ -55,10 +61,12 @@ def get_analysis(
 def export_experiment(
     experiment_id: int,
     db_session: SessionDep,
+    principal: ViewerDep,
     format: Annotated[str, Query(description="csv | json | md | tex")] = "csv",
     metric: Annotated[str | None, Query(max_length=200)] = None,
 ) -> Response:
     """The experiment as CSV (one row per run), JSON, or Markdown/LaTeX tables."""
+    access.experiment_in_team(db_session=db_session, experiment_id=experiment_id, team_id=principal.team_id)
     try:
         body, media_type = service.get_export(
             db_session=db_session, experiment_id=experiment_id, fmt=format, metric=metric

@@ -5,9 +5,10 @@ from __future__ import annotations
 from fastapi import APIRouter, Response, status
 
 from tricklab.api.deps import SessionDep, SettingsDep
+from tricklab.auth.deps import WorkerDep
 from tricklab.reporting import MetricPoint
 from tricklab.schemas.api import ClaimIn, ClaimOut, FinishIn, HeartbeatIn, HeartbeatOut, MetricsIn
-from tricklab.services import leases, metrics
+from tricklab.services import access, leases, metrics
 from tricklab.services.errors import ConflictError
 from tricklab.services.runs import get_run_row
 
@@ -15,8 +16,11 @@ router = APIRouter(prefix="/api/v1/runs", tags=["worker"])
 
 
 @router.post("/{run_id}/claim", response_model=ClaimOut, responses={409: {"description": "claimed by another attempt"}})
-def claim_run(run_id: int, body: ClaimIn, db_session: SessionDep, settings: SettingsDep) -> ClaimOut:
+def claim_run(
+    run_id: int, body: ClaimIn, db_session: SessionDep, settings: SettingsDep, principal: WorkerDep
+) -> ClaimOut:
     """Take the run's lease for this attempt (409 when it is held, finished or the attempt is stale)."""
+    access.run_in_team(db_session=db_session, run_id=run_id, team_id=principal.team_id)
     claimed = leases.claim_run(
         db_session=db_session,
         run_id=run_id,
@@ -34,8 +38,11 @@ def claim_run(run_id: int, body: ClaimIn, db_session: SessionDep, settings: Sett
 
 
 @router.post("/{run_id}/heartbeat", response_model=HeartbeatOut)
-def heartbeat(run_id: int, body: HeartbeatIn, db_session: SessionDep, settings: SettingsDep) -> HeartbeatOut:
+def heartbeat(
+    run_id: int, body: HeartbeatIn, db_session: SessionDep, settings: SettingsDep, principal: WorkerDep
+) -> HeartbeatOut:
     """Extend the lease; ``continue`` is false when the run was cancelled or the lease lost."""
+    access.run_in_team(db_session=db_session, run_id=run_id, team_id=principal.team_id)
     keep_going = leases.heartbeat_run(
         db_session=db_session,
         run_id=run_id,
@@ -49,16 +56,18 @@ def heartbeat(run_id: int, body: HeartbeatIn, db_session: SessionDep, settings: 
 
 
 @router.post("/{run_id}/metrics", status_code=status.HTTP_204_NO_CONTENT, response_class=Response)
-def post_metrics(run_id: int, body: MetricsIn, db_session: SessionDep) -> Response:
+def post_metrics(run_id: int, body: MetricsIn, db_session: SessionDep, principal: WorkerDep) -> Response:
     """Store a batch of points, idempotent on (run, key, step)."""
+    access.run_in_team(db_session=db_session, run_id=run_id, team_id=principal.team_id)
     points = [MetricPoint(key=p.key, step=p.step, value=p.value, wall_time=p.wall_time) for p in body.points]
     metrics.log_metrics(db_session=db_session, run_id=run_id, attempt=body.attempt, points=points)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.post("/{run_id}/finish", status_code=status.HTTP_204_NO_CONTENT, response_class=Response)
-def finish_run(run_id: int, body: FinishIn, db_session: SessionDep) -> Response:
+def finish_run(run_id: int, body: FinishIn, db_session: SessionDep, principal: WorkerDep) -> Response:
     """End the run if this attempt still holds it (409 otherwise)."""
+    access.run_in_team(db_session=db_session, run_id=run_id, team_id=principal.team_id)
     done = leases.finish_run(
         db_session=db_session,
         run_id=run_id,

@@ -1,0 +1,1 @@
+"""Authentication and authorization: password and token hashing, request principals, role checks."""
