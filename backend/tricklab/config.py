@@ -20,6 +20,9 @@ class Settings(BaseSettings):
     public_url: str = "http://127.0.0.1:8000"
     queue_name: str = "tricklab"
     broker_poll_seconds: float = 0.1
+    # Redis only: how long an unacknowledged message waits before Redis redelivers it. The SQL
+    # lease makes a redelivery harmless; None keeps kombu's default (1 h).
+    broker_visibility_seconds: float | None = None
     lease_seconds: float = 60.0
     heartbeat_seconds: float = 10.0
     max_attempts: int = 3

@@ -7,6 +7,8 @@ source of truth (the lease lives in SQL); it only wakes a worker up.
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterable
 from typing import Any
 
 from celery import Celery
@@ -15,6 +17,8 @@ from kombu.transport import sqlalchemy as kombu_sqla
 from tricklab.config import Settings
 
 TRAIN_RUN_TASK = "tricklab.train_run"
+
+log = logging.getLogger(__name__)
 
 
 def _tune_embedded_broker(settings: Settings) -> None:
@@ -32,6 +36,15 @@ def make_celery(settings: Settings) -> Celery:
         if broker_url.startswith("sqla+sqlite:///"):
             settings.data_dir.mkdir(parents=True, exist_ok=True)
     app = Celery("tricklab", broker=broker_url, set_as_current=False)
+    if broker_url.startswith(("redis://", "rediss://")) and settings.broker_visibility_seconds is not None:
+        visibility = max(1, int(settings.broker_visibility_seconds))
+        # kombu sweeps unacknowledged messages back only every interval x throttle seconds
+        # (~100 s by default); a short visibility timeout needs a sweep to match.
+        app.conf.broker_transport_options = {
+            "visibility_timeout": visibility,
+            "unacked_restore_interval": max(1, visibility // 2),
+            "unacked_restore_throttle": 1,
+        }
     app.conf.update(
         task_default_queue=settings.queue_name,
         task_acks_late=True,
@@ -46,8 +59,31 @@ def make_celery(settings: Settings) -> Celery:
     return app
 
 
+def task_id_for(run_id: int, attempt: int) -> str:
+    """The message id of (run, attempt): derived, not stored, so a cancel can revoke every copy of it."""
+    return f"tricklab-run-{run_id}-attempt-{attempt}"
+
+
 def dispatch_run(celery_app: Any, *, run_id: int, attempt: int) -> str | None:
     """Send ``tricklab.train_run(run_id, attempt)``; returns the message's task id."""
-    result = celery_app.send_task(TRAIN_RUN_TASK, args=[run_id, attempt])
+    result = celery_app.send_task(TRAIN_RUN_TASK, args=[run_id, attempt], task_id=task_id_for(run_id, attempt))
     task_id = getattr(result, "id", None)
     return str(task_id) if task_id is not None else None
+
+
+def revoke_run(celery_app: Any, *, run_id: int, attempts: Iterable[int]) -> bool:
+    """Ask workers to drop the queued messages of ``run_id``'s ``attempts``; False when the broker cannot broadcast.
+
+    Best effort by design: revocation is a broadcast the embedded SQL broker cannot
+    carry and a worker started later never hears; the SQL lease is what stops a
+    cancelled run (its claim fails), revoking only spares the worker the delivery.
+    """
+    ids = [task_id_for(run_id, attempt) for attempt in attempts]
+    if not ids or str(celery_app.conf.broker_url or "").startswith("sqla+"):
+        return False
+    try:
+        celery_app.control.revoke(ids)
+    except Exception:
+        log.warning("could not revoke the messages of run %s", run_id, exc_info=True)
+        return False
+    return True

@@ -47,6 +47,10 @@ class RunReporter(Protocol):
         """Extend the lease; False when the run was cancelled or the lease was lost (stop training)."""
         ...
 
+    def record_resume(self, *, run_id: int, attempt: int, step: int) -> None:
+        """Note on the attempt, as soon as the checkpoint is loaded, the step it resumed from."""
+        ...
+
     def log_metrics(self, *, run_id: int, attempt: int, points: Sequence[MetricPoint]) -> None:
         """Write a batch of points idempotently on (run, key, step)."""
         ...

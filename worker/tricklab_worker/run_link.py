@@ -88,6 +88,8 @@ class RunLink:
         self._heartbeat_seconds = max(0.1, heartbeat_seconds)
         self._wake = threading.Event()
         self._closing = threading.Event()
+        # One flush at a time: a flush that returned means every point taken before it is stored.
+        self._flush_lock = threading.Lock()
         self.sink = BufferedMetricSink(flush_points=flush_points, wake=self._wake)
         self._progress = 0.0
         self._stop_requested = False
@@ -99,6 +101,14 @@ class RunLink:
 
     def set_progress(self, fraction: float) -> None:
         self._progress = min(1.0, max(0.0, float(fraction)))
+
+    def on_resume(self, step: int) -> None:
+        """Record the resumed-from step on this attempt now, so an attempt killed again still shows it."""
+        try:
+            self._reporter.record_resume(run_id=self._run_id, attempt=self._attempt, step=step)
+        except Exception:
+            # Only the attempt history would miss it; training and its metrics are unaffected.
+            log.warning("run %s: could not record the resume step %s", self._run_id, step, exc_info=True)
 
     @property
     def stop_requested(self) -> bool:
@@ -129,15 +139,25 @@ class RunLink:
                 log.warning("run %s: final metric flush failed, retrying", self._run_id, exc_info=True)
                 time.sleep(0.5 * (i + 1))
 
-    def _flush(self) -> None:
-        points = self.sink.take()
-        if not points:
-            return
+    def flush_before_checkpoint(self) -> bool:
+        """Store every point logged so far (the ``CheckpointStore.before_save`` hook); False if the store failed."""
         try:
-            self._reporter.log_metrics(run_id=self._run_id, attempt=self._attempt, points=points)
+            self._flush()
         except Exception:
-            self.sink.put_back(points)
-            raise
+            log.warning("run %s: metric flush before a checkpoint failed; keeping the previous one", self._run_id)
+            return False
+        return True
+
+    def _flush(self) -> None:
+        with self._flush_lock:
+            points = self.sink.take()
+            if not points:
+                return
+            try:
+                self._reporter.log_metrics(run_id=self._run_id, attempt=self._attempt, points=points)
+            except Exception:
+                self.sink.put_back(points)
+                raise
 
     def _heartbeat(self) -> None:
         keep_going = self._reporter.heartbeat(run_id=self._run_id, attempt=self._attempt, progress=self._progress)

@@ -16,30 +16,38 @@ from typing import Any
 
 from celery import Celery
 from tricklab.config import Settings, get_settings
-from tricklab.db.session import make_engine, make_session_factory, unit_of_work
+from tricklab.db.session import make_engine, make_session_factory
 from tricklab.queue import TRAIN_RUN_TASK
 from tricklab.reporting import ClaimedRun, RunReporter, TerminalStatus
-from tricklab.services import leases
 from tricklab.services.reporting import SqlRunReporter
 
 from tricklab_worker.engine import train_run
 from tricklab_worker.engine.context import CheckpointStore, TrainOutcome
+from tricklab_worker.rest_reporter import RestRunReporter
 from tricklab_worker.run_link import RunLink
 from tricklab_worker.runner import configure_threads, describe_error, is_cuda_oom, pick_device, release_cuda_memory
 
 log = logging.getLogger(__name__)
 
 AMP_ENV = "TRICKLAB_WORKER_AMP"
+# Set by ``tricklab worker --api-url``: report through the REST API with TRICKLAB_TOKEN instead of SQL.
+API_URL_ENV = "TRICKLAB_WORKER_API_URL"
+TOKEN_ENV = "TRICKLAB_TOKEN"
 
 _reporter: tuple[int, RunReporter] | None = None
 
 
 def process_reporter(settings: Settings) -> RunReporter:
-    """The SQL reporter of this process, built after fork (a pooled connection must never cross a fork)."""
+    """This process's reporter (REST with ``--api-url``, else SQL), built after fork: no connection crosses a fork."""
     global _reporter
     if _reporter is None or _reporter[0] != os.getpid():
-        engine = make_engine(settings.resolved_database_url)
-        _reporter = (os.getpid(), SqlRunReporter(make_session_factory(engine)))
+        api_url = os.environ.get(API_URL_ENV)
+        reporter: RunReporter
+        if api_url:
+            reporter = RestRunReporter(api_url, os.environ.get(TOKEN_ENV))
+        else:
+            reporter = SqlRunReporter(make_session_factory(make_engine(settings.resolved_database_url)))
+        _reporter = (os.getpid(), reporter)
     return _reporter[1]
 
 
@@ -72,13 +80,6 @@ def _train_with_oom_retry(claimed: ClaimedRun, link: RunLink, checkpoint: Checkp
     raise AssertionError("unreachable")
 
 
-def _record_resume(reporter: RunReporter, claimed: ClaimedRun, step: int) -> None:
-    # Shown in the run's attempt history; only the SQL transport can record it so far.
-    if isinstance(reporter, SqlRunReporter):
-        with unit_of_work(reporter.session_factory, write=True) as db_session:
-            leases.record_resume(db_session=db_session, run_id=claimed.run_id, attempt=claimed.attempt, step=step)
-
-
 def execute_train_run(
     *, reporter: RunReporter, settings: Settings, run_id: int, attempt: int, worker_id: str
 ) -> TerminalStatus | None:
@@ -90,7 +91,6 @@ def execute_train_run(
     configure_threads()
     directory = checkpoint_dir(settings, claimed)
     directory.mkdir(parents=True, exist_ok=True)
-    checkpoint = CheckpointStore(directory=directory, every_steps=settings.checkpoint_every_steps)
     link = RunLink(
         reporter=reporter,
         run_id=claimed.run_id,
@@ -99,10 +99,11 @@ def execute_train_run(
         flush_points=settings.metrics_flush_points,
         heartbeat_seconds=settings.heartbeat_seconds,
     )
+    checkpoint = CheckpointStore(
+        directory=directory, every_steps=settings.checkpoint_every_steps, before_save=link.flush_before_checkpoint
+    )
     with link:
         outcome = _train_with_oom_retry(claimed, link, checkpoint)
-    if outcome.resumed_from_step > 0:
-        _record_resume(reporter, claimed, outcome.resumed_from_step)
     reporter.finish(
         run_id=claimed.run_id,
         attempt=claimed.attempt,

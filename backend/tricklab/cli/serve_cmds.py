@@ -120,6 +120,9 @@ def cmd_worker(args: argparse.Namespace) -> int:
         os.environ["CUDA_VISIBLE_DEVICES"] = str(args.gpu)
     if args.amp:
         os.environ["TRICKLAB_WORKER_AMP"] = "1"
+    if args.api_url:
+        # Remote worker: report through the REST API with TRICKLAB_TOKEN; no database access needed.
+        os.environ["TRICKLAB_WORKER_API_URL"] = args.api_url
     settings = _settings()
     from tricklab_worker.runner import THREADS_ENV, threads_for_share
 
@@ -169,6 +172,9 @@ def add_serve_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser])
     p.add_argument("--concurrency", type=int, default=1, help="runs trained at once by this worker")
     p.add_argument("--threads", type=int, default=None, help="torch threads per run (default: share of the cores)")
     p.add_argument("--amp", action="store_true", help="train under bf16 autocast on the GPU")
+    p.add_argument(
+        "--api-url", default=None, help="report through this server's REST API (token in TRICKLAB_TOKEN), not SQL"
+    )
     common(p)
     p.set_defaults(func=cmd_worker)
 

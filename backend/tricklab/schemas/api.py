@@ -174,6 +174,11 @@ class HeartbeatOut(BaseModel):
     continue_: bool = Field(alias="continue")
 
 
+class ResumeIn(BaseModel):
+    attempt: int = Field(ge=1)
+    step: int = Field(ge=0)
+
+
 class MetricPointIn(BaseModel):
     key: str = Field(min_length=1, max_length=200)
     step: int = Field(ge=0)

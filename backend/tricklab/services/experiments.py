@@ -15,7 +15,7 @@ from tricklab.db.models import TERMINAL_RUN_STATUSES, Experiment, Run
 from tricklab.db.session import begin_write
 from tricklab.db.types import utcnow
 from tricklab.design import expand_design, run_configs
-from tricklab.queue import dispatch_run
+from tricklab.queue import dispatch_run, revoke_run
 from tricklab.schemas.api import (
     CombinationOut,
     ExperimentCreated,
@@ -234,18 +234,19 @@ def refresh_experiment_status(db_session: Session, experiment_id: int, now: date
         row.finished_at = now or utcnow()
 
 
-def cancel_experiment(*, db_session: Session, experiment_id: int) -> ExperimentOut:
+def cancel_experiment(*, db_session: Session, experiment_id: int, celery_app: Any = None) -> ExperimentOut:
     """Cancel queued runs now and ask running ones to stop at their next step check."""
     begin_write(db_session)
     row = _get_row(db_session, experiment_id)
     if row.status in ("finished", "cancelled"):
         raise ConflictError(f"experiment {experiment_id} is already {row.status}")
     now = utcnow()
-    db_session.execute(
+    queued = db_session.execute(
         update(Run)
         .where(Run.experiment_id == experiment_id, Run.status == "queued")
         .values(status="cancelled", finished_at=now, error="cancelled before it started")
-    )
+        .returning(Run.id, Run.attempt)
+    ).all()
     db_session.execute(
         update(Run).where(Run.experiment_id == experiment_id, Run.status == "running").values(cancel_requested=True)
     )
@@ -253,4 +254,7 @@ def cancel_experiment(*, db_session: Session, experiment_id: int) -> ExperimentO
     db_session.flush()
     refresh_experiment_status(db_session, experiment_id, now)
     db_session.commit()
+    if celery_app is not None:
+        for run_id, attempt in queued:
+            revoke_run(celery_app, run_id=run_id, attempts=[attempt + 1])
     return get_experiment(db_session=db_session, experiment_id=experiment_id)

@@ -48,6 +48,11 @@ class SqlRunReporter:
                 lease_seconds=self.settings.lease_seconds,
             )
 
+    def record_resume(self, *, run_id: int, attempt: int, step: int) -> None:
+        """Note on the attempt, as soon as the checkpoint is loaded, the step it resumed from."""
+        with unit_of_work(self.session_factory, write=True) as db_session:
+            leases.record_resume(db_session=db_session, run_id=run_id, attempt=attempt, step=step)
+
     def log_metrics(self, *, run_id: int, attempt: int, points: Sequence[MetricPoint]) -> None:
         """Write a batch of points idempotently on (run, key, step); a superseded attempt's points are dropped."""
         try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
+from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
@@ -11,6 +12,7 @@ from sqlalchemy.orm import Session
 from tricklab.db.models import TERMINAL_RUN_STATUSES, Experiment, FinalMetric, Run, RunAttempt
 from tricklab.db.session import begin_write
 from tricklab.db.types import utcnow
+from tricklab.queue import revoke_run
 from tricklab.schemas.api import AttemptOut, Page, RunOut
 from tricklab.schemas.run_config import RunConfig
 from tricklab.services.errors import ConflictError, NotFoundError
@@ -99,7 +101,7 @@ def list_runs(
     return Page[RunOut](items=run_outs(db_session, rows), total=total, offset=offset, limit=limit)
 
 
-def cancel_run(*, db_session: Session, run_id: int) -> RunOut:
+def cancel_run(*, db_session: Session, run_id: int, celery_app: Any = None) -> RunOut:
     """A queued run is cancelled at once; a running one is asked to stop at its next step check."""
     begin_write(db_session)
     row = get_run_row(db_session, run_id)
@@ -123,4 +125,7 @@ def cancel_run(*, db_session: Session, run_id: int) -> RunOut:
     refresh_experiment_status(db_session, row.experiment_id, now)
     db_session.commit()
     db_session.refresh(row)
+    if celery_app is not None and getattr(cancelled, "rowcount", 0) == 1:
+        # Its message (attempt + 1) still waits in the broker; the failed claim would drop it too.
+        revoke_run(celery_app, run_id=run_id, attempts=[row.attempt + 1])
     return run_outs(db_session, [row])[0]

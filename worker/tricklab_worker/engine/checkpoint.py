@@ -34,6 +34,8 @@ def restore_rng(state: dict[str, Any], device: torch.device) -> None:
 
 def save_checkpoint(store: CheckpointStore, state: dict[str, Any]) -> None:
     """Write ``state`` next to the checkpoint and swap it in, so a crash never leaves a half-written file."""
+    if store.before_save is not None and not store.before_save():
+        return  # the previous checkpoint stays, consistent with what was stored
     store.directory.mkdir(parents=True, exist_ok=True)
     temporary = store.path.with_suffix(".tmp")
     torch.save(state, temporary)

@@ -11,7 +11,7 @@ from torch import Tensor
 from tricklab.schemas.run_config import RunConfig
 
 from tricklab_worker.engine.checkpoint import capture_rng, load_checkpoint, restore_rng, save_checkpoint
-from tricklab_worker.engine.context import CheckpointStore, MetricSink, RunControl, TrainOutcome
+from tricklab_worker.engine.context import CheckpointStore, MetricSink, RunControl, TrainOutcome, notify_resume
 from tricklab_worker.engine.evaluation import final_test_metrics, loss_and_accuracy, probabilities_of, robust_accuracy
 from tricklab_worker.engine.hooks import FinalContext
 from tricklab_worker.engine.losses import make_criterion, training_objective
@@ -92,6 +92,7 @@ def train_classification(
         state.permutation = None if state.permutation is None else state.permutation.to(device)
         state.first_layer_norm_sum = torch.as_tensor(state.first_layer_norm_sum, device=device)
         resumed_from = state.step
+        notify_resume(control, resumed_from)
 
     prior_elapsed = state.elapsed  # wall time of earlier attempts, so wall_time counts all of them
 

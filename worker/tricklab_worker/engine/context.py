@@ -7,6 +7,7 @@ asks a ``RunControl`` whether to stop, and saves/loads checkpoints through a
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Protocol
@@ -30,6 +31,23 @@ class RunControl(Protocol):
     def set_progress(self, fraction: float) -> None: ...
 
 
+class ResumeListener(Protocol):
+    """A ``RunControl`` that also wants to know, at once, the step a run resumed from."""
+
+    def on_resume(self, step: int) -> None: ...
+
+
+def notify_resume(control: RunControl, step: int) -> None:
+    """Tell ``control`` the run resumed from ``step`` (if it listens), before training continues.
+
+    Called when the checkpoint is loaded, not when training ends: an attempt that is
+    killed again must still show where it started.
+    """
+    listener = getattr(control, "on_resume", None)
+    if callable(listener):
+        listener(step)
+
+
 @dataclass
 class TrainOutcome:
     """How a run ended and its final metrics (names are a contract, see DESIGN.md)."""
@@ -46,6 +64,10 @@ class CheckpointStore:
 
     directory: Path
     every_steps: int = 500
+    # Called before each save; False skips it. A checkpoint must never get ahead of the
+    # metrics already stored: a run resumed from step n re-logs only steps after n, so
+    # buffered points up to n that a crash dropped would be missing for good.
+    before_save: Callable[[], bool] | None = None
 
     @property
     def path(self) -> Path:

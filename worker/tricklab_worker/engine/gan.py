@@ -15,7 +15,7 @@ from torch import Tensor, nn
 from tricklab.schemas.run_config import RunConfig
 
 from tricklab_worker.engine.checkpoint import capture_rng, load_checkpoint, restore_rng, save_checkpoint
-from tricklab_worker.engine.context import CheckpointStore, MetricSink, RunControl, TrainOutcome
+from tricklab_worker.engine.context import CheckpointStore, MetricSink, RunControl, TrainOutcome, notify_resume
 from tricklab_worker.engine.metrics import MetricBuffer
 from tricklab_worker.engine.options import GanObjective, RunOptions, build_optimizer
 from tricklab_worker.engine.tasks import BaseConfig, GanTask
@@ -92,6 +92,7 @@ def train_gan(
         step, critic_steps, prior_elapsed = saved["step"], saved["critic_steps"], saved["elapsed"]
         steps_to_target = saved["steps_to_target"]
         resumed_from = step
+        notify_resume(control, resumed_from)
 
     generator.train()
     critic.train()

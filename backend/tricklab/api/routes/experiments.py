@@ -61,11 +61,11 @@ def get_experiment(experiment_id: int, db_session: SessionDep, principal: Viewer
 
 @router.post("/{experiment_id}/cancel", response_model=ExperimentOut)
 def cancel_experiment(
-    experiment_id: int, db_session: SessionDep, principal: MemberDep
+    experiment_id: int, db_session: SessionDep, celery_app: CeleryDep, principal: MemberDep
 ) -> ExperimentOut:
     """Cancel queued runs now; running runs stop at their next step check."""
     access.experiment_in_team(db_session=db_session, experiment_id=experiment_id, team_id=principal.team_id)
-    return service.cancel_experiment(db_session=db_session, experiment_id=experiment_id)
+    return service.cancel_experiment(db_session=db_session, experiment_id=experiment_id, celery_app=celery_app)
 
 
 @router.get("/{experiment_id}/runs", response_model=Page[RunOut])

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from tricklab.api.deps import SessionDep
+from tricklab.api.deps import CeleryDep, SessionDep
 from tricklab.auth.deps import MemberDep, ViewerDep
 from tricklab.schemas.api import MetricKeysOut, MetricSeriesOut, RunOut
 from tricklab.services import access
@@ -24,10 +24,10 @@ def get_run(run_id: int, db_session: SessionDep, principal: ViewerDep) -> RunOut
 
 
 @router.post("/{run_id}/cancel", response_model=RunOut)
-def cancel_run(run_id: int, db_session: SessionDep, principal: MemberDep) -> RunOut:
+def cancel_run(run_id: int, db_session: SessionDep, celery_app: CeleryDep, principal: MemberDep) -> RunOut:
     """Cancel a queued or running run (409 when it already ended)."""
     access.run_in_team(db_session=db_session, run_id=run_id, team_id=principal.team_id)
-    return service.cancel_run(db_session=db_session, run_id=run_id)
+    return service.cancel_run(db_session=db_session, run_id=run_id, celery_app=celery_app)
 
 
 @router.get("/{run_id}/metrics", response_model=MetricKeysOut)

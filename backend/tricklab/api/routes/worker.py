@@ -7,7 +7,7 @@ from fastapi import APIRouter, Response, status
 from tricklab.api.deps import SessionDep, SettingsDep
 from tricklab.auth.deps import WorkerDep
 from tricklab.reporting import MetricPoint
-from tricklab.schemas.api import ClaimIn, ClaimOut, FinishIn, HeartbeatIn, HeartbeatOut, MetricsIn
+from tricklab.schemas.api import ClaimIn, ClaimOut, FinishIn, HeartbeatIn, HeartbeatOut, MetricsIn, ResumeIn
 from tricklab.services import access, leases, metrics
 from tricklab.services.errors import ConflictError
 from tricklab.services.runs import get_run_row
@@ -53,6 +53,15 @@ def heartbeat(
     if not keep_going:
         get_run_row(db_session, run_id)
     return HeartbeatOut(continue_=keep_going)
+
+
+@router.post("/{run_id}/resume", status_code=status.HTTP_204_NO_CONTENT, response_class=Response)
+def record_resume(run_id: int, body: ResumeIn, db_session: SessionDep, principal: WorkerDep) -> Response:
+    """Record on the attempt the checkpoint step it resumed from (sent when the checkpoint is loaded)."""
+    access.run_in_team(db_session=db_session, run_id=run_id, team_id=principal.team_id)
+    get_run_row(db_session, run_id)
+    leases.record_resume(db_session=db_session, run_id=run_id, attempt=body.attempt, step=body.step)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.post("/{run_id}/metrics", status_code=status.HTTP_204_NO_CONTENT, response_class=Response)
