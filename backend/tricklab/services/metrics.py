@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 from sqlalchemy import and_, func, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from tricklab.db.models import MetricPoint, Run
@@ -17,31 +15,30 @@ from tricklab.services import rollups
 from tricklab.services.errors import ConflictError, NotFoundError
 from tricklab.services.leases import split_value
 
+_INSERT_SQL = (
+    "INSERT INTO metrics (run_id, key, step, value, non_finite, wall_time) VALUES ({0}, {0}, {0}, {0}, {0}, {0})"
+    " ON CONFLICT (run_id, key, step) DO NOTHING"
+)
+
 
 def insert_points(db_session: Session, run_id: int, points: Sequence[ReportedPoint]) -> None:
-    """One executemany of INSERT ... ON CONFLICT DO NOTHING: re-sent (run, key, step) points are ignored."""
+    """One executemany of INSERT ... ON CONFLICT DO NOTHING: re-sent (run, key, step) points are ignored.
+
+    Plain tuples through the driver's executemany: the ORM's bulk insert spent more time
+    building parameter dicts than SQLite spent storing the rows (issue 7, benchmarks/bench_ingest.py).
+    """
     if not points:
         return
-    rows: list[dict[str, Any]] = []
+    rows: list[tuple[int, str, int, float | None, str | None, float]] = []
+    steps_by_key: dict[str, list[int]] = {}
     for p in points:
         value, flag = split_value(float(p.value))
-        rows.append(
-            {
-                "run_id": run_id,
-                "key": p.key,
-                "step": int(p.step),
-                "value": value,
-                "non_finite": flag,
-                "wall_time": float(p.wall_time),
-            }
-        )
-    dialect = db_session.get_bind().dialect.name
-    insert_fn = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    stmt = insert_fn(MetricPoint).on_conflict_do_nothing(index_elements=["run_id", "key", "step"])
-    db_session.execute(stmt, rows)
-    steps_by_key: dict[str, list[int]] = {}
-    for row in rows:
-        steps_by_key.setdefault(row["key"], []).append(row["step"])
+        step = int(p.step)
+        rows.append((run_id, p.key, step, value, flag, float(p.wall_time)))
+        steps_by_key.setdefault(p.key, []).append(step)
+    connection = db_session.connection()
+    marker = "?" if connection.dialect.paramstyle == "qmark" else "%s"
+    connection.exec_driver_sql(_INSERT_SQL.format(marker), rows)
     rollups.refresh(db_session, run_id, steps_by_key)
 
 
