@@ -27,16 +27,21 @@ Offset = Annotated[int, Query(ge=0)]
 Limit = Annotated[int, Query(ge=1, le=MAX_PAGE_LIMIT)]
 
 
-def get_share_grant(
-    share_token: Annotated[str, Path(min_length=1, max_length=200)],
-    factory: Annotated[sessionmaker[Session], Depends(get_session_factory)],
-) -> ShareGrant:
-    """The grant of the link in the path (404 when unknown, revoked or expired)."""
-    with factory() as db_session:
-        return service.resolve_share(db_session=db_session, raw=share_token)
+class ShareLinkRequirement:
+    """A dependency that admits holders of a valid link and yields its grant (404 when unknown, revoked, expired)."""
+
+    requirement = "share link"
+
+    def __call__(
+        self,
+        share_token: Annotated[str, Path(min_length=1, max_length=200)],
+        factory: Annotated[sessionmaker[Session], Depends(get_session_factory)],
+    ) -> ShareGrant:
+        with factory() as db_session:
+            return service.resolve_share(db_session=db_session, raw=share_token)
 
 
-ShareDep = Annotated[ShareGrant, Depends(get_share_grant)]
+ShareDep = Annotated[ShareGrant, Depends(ShareLinkRequirement())]
 
 
 @router.post("/experiments/{experiment_id}/shares", response_model=ShareCreated, status_code=status.HTTP_201_CREATED)
