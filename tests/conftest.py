@@ -19,6 +19,8 @@ ARTIFACTS_DIR = REPO_ROOT / "test-artifacts"
 POSTGRES_URL = os.environ.get("TRICKLAB_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("TRICKLAB_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 CHROMIUM = os.environ.get("TRICKLAB_TEST_CHROMIUM", "/usr/bin/chromium")
+# Every server the tests start bootstraps this admin token (TRICKLAB_ADMIN_TOKEN); clients send it.
+TEST_ADMIN_TOKEN = "tl_test-admin-token-for-the-suite-0123456789"
 
 
 def in_ci() -> bool:
@@ -72,3 +74,13 @@ def chromium_path() -> str:
 def artifacts_dir() -> Iterator[Path]:
     ARTIFACTS_DIR.mkdir(exist_ok=True)
     yield ARTIFACTS_DIR
+
+
+@pytest.fixture(scope="session", autouse=True)
+def client_credentials(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Clients in this process (and CLI subprocesses) send the suite's admin token, never a developer's saved one."""
+    patch = pytest.MonkeyPatch()
+    patch.setenv("TRICKLAB_TOKEN", TEST_ADMIN_TOKEN)
+    patch.setenv("TRICKLAB_CONFIG_DIR", str(tmp_path_factory.mktemp("tricklab-config")))
+    yield
+    patch.undo()

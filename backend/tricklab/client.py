@@ -18,12 +18,23 @@ from typing import Any
 
 import httpx
 
+from tricklab import credentials
+
 DEFAULT_URL = "http://127.0.0.1:8000"
 TERMINAL_EXPERIMENT_STATUSES = ("finished", "cancelled")
 
 
 def default_url() -> str:
-    return os.environ.get("TRICKLAB_URL", DEFAULT_URL)
+    """``TRICKLAB_URL``, else the server of ``tricklab login``, else the local default."""
+    if os.environ.get("TRICKLAB_URL"):
+        return os.environ["TRICKLAB_URL"]
+    saved = credentials.load()
+    return saved.url if saved is not None else DEFAULT_URL
+
+
+def default_token(base_url: str) -> str | None:
+    """``TRICKLAB_TOKEN``, else the token ``tricklab login`` saved for this server."""
+    return os.environ.get("TRICKLAB_TOKEN") or credentials.token_for(base_url)
 
 
 class ApiError(Exception):
@@ -61,7 +72,7 @@ class TricklabClient:
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         self.base_url = (base_url or default_url()).rstrip("/")
-        token = token if token is not None else os.environ.get("TRICKLAB_TOKEN")
+        token = token if token is not None else default_token(self.base_url)
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         self._http = httpx.Client(base_url=self.base_url, headers=headers, timeout=timeout, transport=transport)
 
@@ -96,6 +107,23 @@ class TricklabClient:
 
     def tasks(self) -> list[dict[str, Any]]:
         return list(self._json("GET", "/api/v1/tasks"))
+
+    # accounts and tokens
+    def me(self) -> dict[str, Any]:
+        return dict(self._json("GET", "/api/v1/auth/me"))
+
+    def create_token(
+        self, name: str = "api token", *, worker: bool = False, expires_in_days: float | None = None
+    ) -> dict[str, Any]:
+        """A new token (``token`` holds the secret, shown only in this answer)."""
+        body = {"name": name, "kind": "worker" if worker else "personal", "expires_in_days": expires_in_days}
+        return dict(self._json("POST", "/api/v1/tokens", json=body))
+
+    def tokens(self, *, offset: int = 0, limit: int = 100) -> dict[str, Any]:
+        return dict(self._json("GET", "/api/v1/tokens", params={"offset": offset, "limit": limit}))
+
+    def revoke_token(self, token_id: int) -> dict[str, Any]:
+        return dict(self._json("DELETE", f"/api/v1/tokens/{token_id}"))
 
     # experiments
     def preview(self, spec: Mapping[str, Any]) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from tricklab.client import TricklabClient
+from tricklab.client import ApiError, TricklabClient
 
 from tests.conftest import free_port
 from tests.integration.processes import ProcessSet, clean_env, process_set, tiny_spec, wait_healthy
@@ -19,7 +19,8 @@ pytestmark = [pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")
-def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    """A real ``tricklab up``: its URL and data directory."""
     root = tmp_path_factory.mktemp("cli-server")
     port = free_port()
     url = f"http://127.0.0.1:{port}"
@@ -27,8 +28,13 @@ def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         up = processes.start("up", "up", "--port", str(port), "--data-dir", str(root / "data"), "--no-browser")
         wait_healthy(url, up)
         up.wait_for_log("ready.", timeout=90)
-        yield url
+        yield url, root / "data"
         _check_alive(processes)
+
+
+@pytest.fixture(scope="module")
+def server_url(server: tuple[str, Path]) -> str:
+    return server[0]
 
 
 def _check_alive(processes: ProcessSet) -> None:
@@ -108,3 +114,45 @@ def test_url_comes_from_the_environment(server_url: str) -> None:
         [sys.executable, "-m", "tricklab.cli.main", "status", "999999"], capture_output=True, text=True, env=env
     )
     assert "404" in done.stderr  # reached the server named by TRICKLAB_URL
+
+
+def test_token_create_list_revoke(server_url: str) -> None:
+    created = tricklab("token", "create", "--name", "ci", url=server_url)
+    assert created.returncode == 0, created.stderr
+    token = created.stdout.strip()
+    assert token.startswith("tl_") and "shown once" in created.stderr
+    with TricklabClient(server_url, token=token) as client:
+        assert client.me()["user"]["username"] == "admin"
+        token_id = next(t["id"] for t in client.tokens()["items"] if token.startswith(t["prefix"]))
+    listed = tricklab("token", "list", url=server_url)
+    assert listed.returncode == 0 and token[:10] in listed.stdout and token not in listed.stdout
+    revoked = tricklab("token", "revoke", str(token_id), url=server_url)
+    assert revoked.returncode == 0, revoked.stderr
+    with TricklabClient(server_url, token=token) as client, pytest.raises(ApiError) as err:
+        client.me()
+    assert err.value.status_code == 401
+
+
+def test_user_add_then_login_saves_a_private_token(server: tuple[str, Path], tmp_path: Path) -> None:
+    url, data_dir = server
+    env = {**clean_env(TRICKLAB_DATA_DIR=str(data_dir), TRICKLAB_CONFIG_DIR=str(tmp_path / "cfg"))}
+    del env["TRICKLAB_TOKEN"]
+
+    def run(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+        cmd = [sys.executable, "-m", "tricklab.cli.main", *args]
+        return subprocess.run(cmd, input=stdin, capture_output=True, text=True, env=env, timeout=120)
+
+    added = run("user", "add", "carol", "--role", "viewer", "--password-stdin", stdin="s3cret-enough\n")
+    assert added.returncode == 0, added.stderr
+    assert run("user", "add", "carol", "--password-stdin", stdin="s3cret-enough\n").returncode == 1
+    bad = run("login", "--url", url, "--username", "carol", "--password-stdin", stdin="wrong-password\n")
+    assert bad.returncode == 1 and "401" in bad.stderr
+    ok = run("login", "--url", url, "--username", "carol", "--password-stdin", stdin="s3cret-enough\n")
+    assert ok.returncode == 0, ok.stderr
+    saved = tmp_path / "cfg" / "credentials.json"
+    assert saved.stat().st_mode & 0o777 == 0o600
+    assert json.loads(saved.read_text())["url"] == url
+    # TRICKLAB_TOKEN is unset: the saved token is used, for that server only.
+    status = run("status", "999999", "--url", url)
+    assert "404" in status.stderr
+    assert run("token", "create", "--worker", "--url", url).returncode == 1  # a viewer cannot mint worker tokens

@@ -21,6 +21,8 @@ from typing import Any
 import httpx
 from tricklab.client import TricklabClient
 
+from tests.conftest import TEST_ADMIN_TOKEN
+
 TINY_BASE = {"epochs": 1, "depth": 2, "width": 32, "batch_size": 64}
 
 
@@ -35,6 +37,10 @@ def clean_env(**overrides: str) -> dict[str, str]:
     """This environment without the developer's own TRICKLAB_* settings, plus ``overrides``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("TRICKLAB_")}
     env.update(PYTHONUNBUFFERED="1", TRICKLAB_QUEUE_NAME=f"tricklab-test-{uuid.uuid4().hex[:8]}")
+    # Servers bootstrap the suite's admin token; CLI subprocesses send it.
+    env.update(TRICKLAB_ADMIN_TOKEN=TEST_ADMIN_TOKEN, TRICKLAB_TOKEN=TEST_ADMIN_TOKEN)
+    if os.environ.get("TRICKLAB_CONFIG_DIR"):  # the suite's scratch config dir, not the developer's
+        env["TRICKLAB_CONFIG_DIR"] = os.environ["TRICKLAB_CONFIG_DIR"]
     env.update(overrides)
     return env
 

@@ -8,6 +8,7 @@ import sys
 from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError, version
 
+from tricklab.cli.auth_cmds import add_auth_commands
 from tricklab.cli.catalog_cmds import add_catalog_commands
 from tricklab.cli.remote_cmds import add_remote_commands
 from tricklab.cli.run_cmd import add_run_command
@@ -32,6 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_remote_commands(sub)
     add_run_command(sub)
     add_catalog_commands(sub)
+    add_auth_commands(sub)
     return parser
 
 
