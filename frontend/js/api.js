@@ -2,19 +2,46 @@
 // server's `detail` (a string, or FastAPI's list of {loc, msg} for 422s).
 
 const BASE = "/api/v1";
-const TOKEN_KEY = "tricklab.token";
+// The dashboard authenticates with an HTTP-only session cookie (EventSource sends it too).
+// Cookie writes carry the session's CSRF token, learnt from GET /auth/me or the login answer.
+let csrfToken = null;
+let currentUser = null;
 
-// A token handed over in the URL (`/?token=...`, like Jupyter's token URL) is
-// remembered and removed from the address bar so it does not leak into history.
-(function adoptTokenFromUrl() {
+/** The signed-in user ({user, team, role, auth}) or null. */
+export function me() {
+  return currentUser;
+}
+
+function remember(payload) {
+  currentUser = payload;
+  csrfToken = payload?.csrf_token ?? null;
+  window.dispatchEvent(new CustomEvent("tricklab:session", { detail: payload }));
+  return payload;
+}
+
+/**
+ * Start-up: a token handed over in the URL (`/?token=...`, like Jupyter's token URL) is
+ * removed from the address bar at once and swapped for a session cookie; then ask who we are.
+ */
+export async function initSession() {
   const params = new URLSearchParams(window.location.search);
   const token = params.get("token");
-  if (!token) return;
-  localStorage.setItem(TOKEN_KEY, token);
-  params.delete("token");
-  const query = params.toString();
-  history.replaceState(null, "", `${window.location.pathname}${query ? `?${query}` : ""}${window.location.hash}`);
-})();
+  if (token) {
+    params.delete("token");
+    const rest = params.toString();
+    history.replaceState(null, "", `${window.location.pathname}${rest ? `?${rest}` : ""}${window.location.hash}`);
+    try {
+      return remember(await request("POST", "/auth/token-login", { token }, { quiet401: true }));
+    } catch {
+      // fall through: maybe a session cookie still works
+    }
+  }
+  try {
+    return remember(await request("GET", "/auth/me", undefined, { quiet401: true }));
+  } catch {
+    return remember(null);
+  }
+}
 
 export class ApiError extends Error {
   constructor(status, detail) {
@@ -33,19 +60,13 @@ export class ApiError extends Error {
   }
 }
 
-function headers(extra = {}) {
-  const out = { Accept: "application/json", ...extra };
-  const token = localStorage.getItem(TOKEN_KEY);
-  if (token) out.Authorization = `Bearer ${token}`;
-  return out;
-}
-
-async function request(method, path, body, { signal } = {}) {
-  const init = { method, headers: headers(), signal, credentials: "same-origin" };
+async function request(method, path, body, { signal, quiet401 = false } = {}) {
+  const init = { method, headers: { Accept: "application/json" }, signal, credentials: "same-origin" };
   if (body !== undefined) {
     init.body = JSON.stringify(body);
     init.headers["Content-Type"] = "application/json";
   }
+  if (method !== "GET" && csrfToken) init.headers["X-CSRF-Token"] = csrfToken;
   const response = await fetch(BASE + path, init);
   if (response.status === 204) return null;
   let payload = null;
@@ -55,6 +76,7 @@ async function request(method, path, body, { signal } = {}) {
   } catch {
     payload = text;
   }
+  if (response.status === 401 && !quiet401) window.dispatchEvent(new CustomEvent("tricklab:unauthorized"));
   if (!response.ok) throw new ApiError(response.status, payload?.detail ?? payload ?? response.statusText);
   return payload;
 }
@@ -95,4 +117,39 @@ export const api = {
     }
   },
   eventsUrl: (id) => `${BASE}/experiments/${id}/events`,
+  // accounts
+  async login(username, password) {
+    return remember(await request("POST", "/auth/login", { username, password }, { quiet401: true }));
+  },
+  async logout() {
+    await request("POST", "/auth/logout").catch(() => null);
+    remember(null);
+  },
+  // saved comparisons and share links
+  listViews: (id) => request("GET", `/experiments/${id}/views?limit=500`),
+  createView: (id, view) => request("POST", `/experiments/${id}/views`, view),
+  deleteView: (id, viewId) => request("DELETE", `/experiments/${id}/views/${viewId}`),
+  listShares: (id) => request("GET", `/experiments/${id}/shares?limit=500`),
+  createShare: (id, body) => request("POST", `/experiments/${id}/shares`, body),
+  revokeShare: (shareId) => request("DELETE", `/shares/${shareId}`),
 };
+
+/** Read-only access through a share link: the same calls the experiment page makes, scoped to the link. */
+export function sharedApi(token) {
+  const base = `/shared/${encodeURIComponent(token)}`;
+  const opts = { quiet401: true };
+  return {
+    shared: () => request("GET", base, undefined, opts),
+    experimentCurves: (_id, key, points = 200, diff) => request("GET", `${base}/curves${query({ key, points, diff })}`, undefined, opts),
+    experimentAnalysis: (_id, metric) => request("GET", `${base}/analysis${query({ metric })}`, undefined, opts),
+    async allExperimentRuns() {
+      const runs = [];
+      for (let offset = 0; ; ) {
+        const page = await request("GET", `${base}/runs${query({ offset, limit: 500 })}`, undefined, opts);
+        runs.push(...page.items);
+        offset += page.items.length;
+        if (!page.items.length || offset >= page.total) return runs;
+      }
+    },
+  };
+}

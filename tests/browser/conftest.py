@@ -18,7 +18,10 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import REPO_ROOT, free_port
+from tests.conftest import REPO_ROOT, TEST_ADMIN_TOKEN, free_port
+
+# For httpx calls of the tests against `tricklab up` (which bootstraps TEST_ADMIN_TOKEN).
+ADMIN_HEADERS = {"Authorization": f"Bearer {TEST_ADMIN_TOKEN}"}
 
 CHROMIUM_ARGS = [
     "--headless",
@@ -57,7 +60,7 @@ def tricklab_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     data_dir = tmp_path_factory.mktemp("tricklab-data")
     log = data_dir / "up.log"
     port = free_port()
-    env = {**os.environ, "TRICKLAB_DATA_DIR": str(data_dir)}
+    env = {**os.environ, "TRICKLAB_DATA_DIR": str(data_dir), "TRICKLAB_ADMIN_TOKEN": TEST_ADMIN_TOKEN}
     with log.open("wb") as out:
         # Own process group, so teardown stops the server and the worker it started.
         proc = subprocess.Popen(
@@ -93,10 +96,8 @@ def browser(chromium_path: str) -> Iterator[Any]:
         instance.close()
 
 
-@pytest.fixture
-def page(browser: Any) -> Iterator[Any]:
-    """A fresh page that fails the test on any JS dialog (alert/confirm) or uncaught error."""
-    context = browser.new_context(viewport={"width": 1360, "height": 900})
+def _page(browser: Any, headers: dict[str, str] | None) -> Iterator[Any]:
+    context = browser.new_context(viewport={"width": 1360, "height": 900}, extra_http_headers=headers)
     pg = context.new_page()
     problems: list[str] = []
 
@@ -109,3 +110,24 @@ def page(browser: Any) -> Iterator[Any]:
     yield pg
     context.close()
     assert not problems, problems
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    """A fresh page signed in as the suite's admin (bearer header on every request, EventSource included).
+
+    Fails the test on any JS dialog (alert/confirm) or uncaught error.
+    """
+    yield from _page(browser, ADMIN_HEADERS)
+
+
+@pytest.fixture
+def anon_page(browser: Any) -> Iterator[Any]:
+    """A fresh page with no credentials (cookies only once it logs in); fails on dialogs and page errors."""
+    yield from _page(browser, None)
+
+
+def login_with_token(page: Any, base_url: str, token: str = TEST_ADMIN_TOKEN) -> None:
+    """Log a page in the way `tricklab up`'s printed link does: `/?token=...` becomes a session cookie."""
+    page.goto(f"{base_url}/?token={token}#/")
+    page.wait_for_selector("#account-name")

@@ -9,6 +9,8 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.browser.conftest import ADMIN_HEADERS, login_with_token
+
 pytestmark = pytest.mark.browser
 
 XSS_NAME = "<img src=x onerror=alert(1)>"
@@ -52,7 +54,7 @@ def test_create_experiment_through_the_form_and_watch_it_finish(
     page.click("#submit-experiment")
     page.wait_for_url(re.compile(r".*#/experiments/\d+$"))
     exp_id = int(page.url.rsplit("/", 1)[1])
-    experiment = httpx.get(f"{tricklab_server}/api/v1/experiments/{exp_id}").json()
+    experiment = httpx.get(f"{tricklab_server}/api/v1/experiments/{exp_id}", headers=ADMIN_HEADERS).json()
     n_combos = len(experiment["combinations"])
     assert n_combos == 4 and experiment["n_runs"] == 8
 
@@ -104,7 +106,8 @@ def test_create_experiment_through_the_form_and_watch_it_finish(
     assert "end_step=12" in zoomed.value.url
 
 
-def test_user_supplied_names_render_as_text(page: Any, tricklab_server: str) -> None:
+def test_user_supplied_names_render_as_text(anon_page: Any, tricklab_server: str) -> None:
+    page = anon_page
     spec = {
         "name": XSS_NAME,
         "task": "digits",
@@ -112,10 +115,12 @@ def test_user_supplied_names_render_as_text(page: Any, tricklab_server: str) -> 
         "factors": ["relu"],
         "seeds": 1,
     }
-    created = httpx.post(f"{tricklab_server}/api/v1/experiments", json=spec)
+    created = httpx.post(f"{tricklab_server}/api/v1/experiments", json=spec, headers=ADMIN_HEADERS)
     assert created.status_code == 201, created.text
     exp_id = created.json()["id"]
 
+    login_with_token(page, tricklab_server)  # a real cookie session, as a user gets it
+    assert "token=" not in page.url
     page.goto(f"{tricklab_server}/#/")
     link = page.locator(f"#experiments-table tr[data-id='{exp_id}'] [data-testid=experiment-link]")
     link.wait_for()

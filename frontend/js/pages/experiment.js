@@ -1,10 +1,11 @@
 // Experiment page: live over the SSE stream (snapshot/update/end, never polling runs).
 // Cheap parts (header, progress, runs table) redraw on each event, throttled; the
 // aggregated views (curves, analysis) refetch at most every REFRESH_MS while it runs.
-import { api, ApiError } from "/js/api.js";
+import { api, ApiError, sharedApi } from "/js/api.js";
 import { fallbackAnalysis } from "/js/analysis_fallback.js";
 import { h, replaceChildren, throttle } from "/js/dom.js";
 import { buildLayout, drawDesignInfo, drawHeader } from "/js/pages/experiment_layout.js";
+import { mountSharing } from "/js/pages/experiment_sharing.js";
 import { renderAccuracyChart } from "/js/views/accuracy_chart.js";
 import { comboTable } from "/js/views/combo_table.js";
 import { renderCurves, renderDiffCurve } from "/js/views/curves.js";
@@ -17,28 +18,66 @@ const LIVE_MS = 400;
 const REFRESH_MS = 1500;
 const CURVE_KEYS = [["train_loss", "training loss"], ["val_accuracy", "validation accuracy"]];
 
-export async function render(container, { id }) {
-  const [experiment, tasks] = await Promise.all([api.getExperiment(id), api.tasks().catch(() => [])]);
+// With `shareToken` the page is the read-only view of a share link: data comes from
+// /shared/<token>/..., nothing can be changed, and the link's saved view (if any) applies.
+export async function render(container, { id: pageId, shareToken }) {
+  const reader = shareToken ? sharedApi(shareToken) : api;
+  const shared = shareToken ? await reader.shared() : null;
+  const [experiment, tasks] = shared
+    ? [shared.experiment, []]
+    : await Promise.all([api.getExperiment(pageId), api.tasks().catch(() => [])]);
+  const id = experiment.id;
   const task = tasks.find((t) => t.name === experiment.task);
   const state = {
     experiment,
     runs: new Map(),
     analysis: null,
     curves: {},
-    controls: { smoothing: 0, logY: false, focusTrick: "", diffTrick: "", diffKey: "val_accuracy", metric: experiment.metric },
+    controls: { smoothing: 0, logY: false, focusTrick: "", diffTrick: "", diffKey: "val_accuracy", metric: experiment.metric,
+      combos: [] },
     stopped: false,
   };
+  applyView(shared?.view?.config);
   const comboIndex = new Map((experiment.combinations ?? []).map((c, i) => [c.key, i]));
   const colorIndex = (key) => comboIndex.get(key) ?? comboIndex.size;
   const comboFor = (key) => (state.experiment.combinations ?? []).find((c) => c.key === key);
 
   const el = buildLayout(experiment, { onCancel: cancelExperiment });
-  const runs = runsTable(comboFor, cancelRun);
+  const runs = runsTable(comboFor, shared ? null : cancelRun);
   const combos = comboTable(colorIndex);
   el.runsTable.append(runs.el);
   el.comboTable.append(combos.el);
   container.append(el.root);
   buildControls();
+  if (shared) {
+    el.cancel.remove();
+    el.notice.before(h("div", { class: "notice", id: "shared-banner" },
+      `Read-only shared view${shared.view ? ` "${shared.view.name}"` : ""}`,
+      shared.expires_at ? ` · link expires ${new Date(shared.expires_at).toLocaleString()}` : ""));
+  } else {
+    el.notice.after(mountSharing({ experimentId: id, currentConfig, openView }));
+  }
+
+  /** A saved comparison's settings: chosen combinations, metric, smoothing, curve key. */
+  function applyView(config) {
+    if (!config) return;
+    const c = state.controls;
+    c.combos = config.combinations ?? [];
+    c.smoothing = Number(config.smoothing ?? 0);
+    if (config.metric) c.metric = config.metric;
+    if (config.curve_key) c.diffKey = config.curve_key;
+  }
+
+  function currentConfig() {
+    const c = state.controls;
+    return { combinations: c.combos, metric: c.metric, smoothing: c.smoothing, curve_key: c.diffKey };
+  }
+
+  function openView(view) {
+    applyView(view.config);
+    buildControls();
+    loadData();
+  }
 
   // Two clicks instead of window.confirm: no modal, and a stray click cannot cancel.
   let armedUntil = 0;
@@ -86,7 +125,7 @@ export async function render(container, { id }) {
     const c = state.controls;
     for (const [key, label] of CURVE_KEYS) {
       const target = key === "train_loss" ? el.trainLoss : el.valAccuracy;
-      const data = state.curves[key];
+      const data = onlyChosen(state.curves[key]);
       if (data?.error) {
         react404(target, data.error);
         continue;
@@ -97,6 +136,12 @@ export async function render(container, { id }) {
     renderDiffCurve(el.diff, c.diffTrick ? diffSource?.diff ?? { trick: c.diffTrick, steps: [] } : null, {
       smoothing: c.smoothing, keyLabel: c.diffKey,
     });
+  }
+
+  function onlyChosen(data) {
+    const chosen = state.controls.combos;
+    if (!chosen?.length || !data?.combinations) return data;
+    return { ...data, combinations: data.combinations.filter((co) => chosen.includes(co.key)) };
   }
 
   function react404(target, message) {
@@ -119,7 +164,7 @@ export async function render(container, { id }) {
     const diff = state.controls.diffTrick;
     await Promise.all(CURVE_KEYS.map(async ([key]) => {
       try {
-        state.curves[key] = await api.experimentCurves(id, key, 200, diff || undefined);
+        state.curves[key] = await reader.experimentCurves(id, key, 200, diff || undefined);
       } catch (err) {
         state.curves[key] = { error: `Curves are not available: ${err.message}` };
       }
@@ -128,12 +173,12 @@ export async function render(container, { id }) {
 
   async function loadAnalysis() {
     try {
-      state.analysis = await api.experimentAnalysis(id, state.controls.metric);
+      state.analysis = await reader.experimentAnalysis(id, state.controls.metric);
     } catch (err) {
       // 404 here means the server has no analysis route yet (the experiment exists):
       // compute what we can from the runs' final metrics instead.
       if (!(err instanceof ApiError) || ![404, 405, 501].includes(err.status)) throw err;
-      const allRuns = await api.allExperimentRuns(id);
+      const allRuns = await reader.allExperimentRuns(id);
       state.analysis = fallbackAnalysis(state.experiment, allRuns, state.controls.metric);
     }
   }
@@ -171,8 +216,8 @@ export async function render(container, { id }) {
     const c = state.controls;
     const tricks = (experiment.factors ?? []).filter((f) => (experiment.combinations ?? []).some((co) => f in (co.tricks ?? {})));
     const trickOptions = (none) => [h("option", { value: "" }, none), ...tricks.map((t) => h("option", { value: t }, t))];
-    const smoothing = h("input", { type: "range", id: "smoothing", min: "0", max: "0.99", step: "0.01", value: "0" });
-    const smoothingValue = h("span", { class: "mono" }, "0.00");
+    const smoothing = h("input", { type: "range", id: "smoothing", min: "0", max: "0.99", step: "0.01", value: String(c.smoothing) });
+    const smoothingValue = h("span", { class: "mono" }, c.smoothing.toFixed(2));
     smoothing.addEventListener("input", () => {
       c.smoothing = Number(smoothing.value);
       smoothingValue.textContent = c.smoothing.toFixed(2);
@@ -238,15 +283,16 @@ export async function render(container, { id }) {
   }
 
   async function loadRunsWithoutStream() {
-    showNotice("Live updates are unavailable; showing the state at page load. Reload to refresh.");
-    const all = await api.allExperimentRuns(id).catch(() => []);
+    if (!shared) showNotice("Live updates are unavailable; showing the state at page load. Reload to refresh.");
+    const all = await reader.allExperimentRuns(id).catch(() => []);
     for (const run of all) state.runs.set(run.id, pickBrief(run));
     drawLive();
     loadData();
   }
 
   drawLive();
-  openStream();
+  if (shared) loadRunsWithoutStream(); // a link reads a snapshot; the live stream is for signed-in users
+  else openStream();
   return () => {
     state.stopped = true;
     source?.close();

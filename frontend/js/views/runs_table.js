@@ -25,7 +25,7 @@ export function runsTable(comboFor, onCancel) {
       { key: "error", label: "Error", value: (r) => r.error ?? "", cell: (r) => h("span", { title: r.error ?? "" }, r.error ?? ""), className: () => "error-cell" },
       {
         key: "actions", label: "", value: (r) => STATUS_ORDER[r.status] ?? 9,
-        cell: (r) => (["queued", "running"].includes(r.status)
+        cell: (r) => (onCancel && ["queued", "running"].includes(r.status)
           ? h("button", { type: "button", class: "small danger", dataset: { testid: "cancel-run" }, onclick: () => onCancel(r.id) }, "Cancel")
           : ""),
       },
