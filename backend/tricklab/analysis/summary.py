@@ -7,7 +7,16 @@ from collections import defaultdict
 import numpy as np
 
 from tricklab.analysis.schemas import CombinationSummary, OneAtATimeRow
-from tricklab.analysis.table import FINISHED, Cell, RunRecord, RunTable, bootstrap_ci, status_counts, value
+from tricklab.analysis.table import (
+    FINISHED,
+    Cell,
+    RunRecord,
+    RunTable,
+    bootstrap_ci,
+    bootstrap_cis,
+    status_counts,
+    value,
+)
 from tricklab.catalog.params import ParamValue
 
 
@@ -26,13 +35,16 @@ def _by_cell(table: RunTable) -> dict[str, list[RunRecord]]:
 def summarize(table: RunTable, metric: str) -> list[CombinationSummary]:
     """n, mean, std and a bootstrap CI per combination, with every run's status counted."""
     groups = _by_cell(table)
+    cells = table.ordered_cells()
+    samples = [
+        np.array([v for r in groups.get(c.key, []) if (v := value(r, metric)) is not None], dtype=float) for c in cells
+    ]
+    cis = bootstrap_cis(samples)
     out: list[CombinationSummary] = []
-    for cell in table.ordered_cells():
+    for cell, vals, (lo, hi) in zip(cells, samples, cis, strict=True):
         runs = groups.get(cell.key, [])
-        vals = np.array([v for r in runs if (v := value(r, metric)) is not None], dtype=float)
         counts = status_counts(runs)
         finished = sum(counts[s] for s in FINISHED)
-        lo, hi = bootstrap_ci(vals)
         out.append(
             CombinationSummary(
                 key=cell.key,

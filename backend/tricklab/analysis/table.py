@@ -109,6 +109,39 @@ def bootstrap_ci(values: Sequence[float] | np.ndarray, *, level: float = 0.95) -
     return float(res.confidence_interval.low), float(res.confidence_interval.high)
 
 
+def bootstrap_cis(samples: Sequence[np.ndarray], *, level: float = 0.95) -> list[tuple[float | None, float | None]]:
+    """``bootstrap_ci`` of each sample, with one scipy call per distinct sample size.
+
+    Equal to calling ``bootstrap_ci`` on each: scipy draws one (resamples x n) index matrix per
+    call from the fixed seed and applies it to every row, exactly as a fresh call per sample
+    would. Per-cell calls cost ~1 ms each, 8 s for a 13-factor design's 8,192 cells (issue 7).
+    """
+    out: list[tuple[float | None, float | None]] = [(None, None)] * len(samples)
+    by_size: dict[int, list[int]] = {}
+    finite = [np.asarray(v, dtype=float) for v in samples]
+    finite = [v[np.isfinite(v)] for v in finite]
+    for i, v in enumerate(finite):
+        if v.size < 2 or float(np.ptp(v)) == 0.0:
+            out[i] = bootstrap_ci(v, level=level)  # too few or degenerate: no resampling needed
+        else:
+            by_size.setdefault(int(v.size), []).append(i)
+    for rows in by_size.values():
+        res = stats.bootstrap(
+            (np.stack([finite[i] for i in rows]),),
+            np.mean,
+            n_resamples=BOOTSTRAP_RESAMPLES,
+            confidence_level=level,
+            method="percentile",
+            vectorized=True,
+            axis=-1,
+            rng=np.random.default_rng(BOOTSTRAP_SEED),
+        )
+        lows, highs = np.atleast_1d(res.confidence_interval.low), np.atleast_1d(res.confidence_interval.high)
+        for i, lo, hi in zip(rows, lows.tolist(), highs.tolist(), strict=True):
+            out[i] = (float(lo), float(hi))
+    return out
+
+
 def finite_or_none(x: float | np.floating | None) -> float | None:
     """JSON-safe float: NaN and infinities become None."""
     if x is None:
