@@ -16,6 +16,7 @@ from fastapi import FastAPI, Request, status
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
+from sqlalchemy.exc import DataError
 from sqlalchemy.orm import Session, sessionmaker
 
 import tricklab
@@ -76,6 +77,14 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ConflictError)
     async def conflict(_request: Request, exc: ConflictError) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=status.HTTP_409_CONFLICT)
+
+    # An id or number beyond the database's 64-bit integers (found by the schema fuzzer): the
+    # driver raises (SQLite: OverflowError, PostgreSQL: DataError) where a 4xx is the answer.
+    @app.exception_handler(OverflowError)
+    @app.exception_handler(DataError)
+    async def out_of_range(_request: Request, exc: Exception) -> JSONResponse:
+        detail = [{"loc": ["request"], "msg": "a number is out of the supported range", "type": "value_error"}]
+        return JSONResponse({"detail": detail}, status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
 
 
 def _bootstrap(settings: Settings, session_factory: sessionmaker[Session]) -> None:
