@@ -20,6 +20,7 @@ from tests.integration.processes import process_set, wait_healthy
 pytestmark = [pytest.mark.slow, pytest.mark.redis]
 
 REDIS_DB = 13
+STEPS = 70  # about 5 s a run: longer than the 2 s visibility timeout
 SKIPPED = "finished or held by another attempt; nothing to do"
 
 
@@ -37,10 +38,10 @@ def test_redelivery_after_the_visibility_timeout_never_trains_a_run_twice(redis_
         for worker in workers:
             worker.wait_for_log("ready.", timeout=90)
         with TricklabClient(url, token=ADMIN_TOKEN) as client:
-            created = client.create_experiment(slow_spec("visibility", factors=["relu"], seeds=1, steps=80))
+            created = client.create_experiment(slow_spec("visibility", factors=["relu"], seeds=1, steps=STEPS))
             client.wait(created["id"], timeout=120, poll_seconds=0.5)
             runs = client.runs(created["id"])
-        result = audit(database_url, created["id"], steps=80)
+        result = audit(database_url, created["id"], steps=STEPS)
         redeliveries = sum(w.log_text().count(SKIPPED) for w in workers)
         summary = record("visibility", redeliveries, result)
         assert result.clean, f"{summary}\n{processes.logs()}"
