@@ -34,12 +34,12 @@ class Settings(BaseSettings):
     max_body_bytes: int = 10 * 1024 * 1024
     frontend_dir: Path | None = None
     migrate_on_start: bool = False
-
-    @property
-    def resolved_database_url(self) -> str:
     # A known admin token for automation (TRICKLAB_ADMIN_TOKEN); applied on every start, idempotently.
     admin_token: str | None = Field(default=None, repr=False)
     session_hours: float = 24 * 14
+
+    @property
+    def resolved_database_url(self) -> str:
         """The SQL store; an SQLite file in the data directory unless configured."""
         return self.database_url or f"sqlite:///{self.data_dir / 'tricklab.sqlite'}"
 
@@ -49,13 +49,13 @@ class Settings(BaseSettings):
         return self.broker_url or f"sqla+sqlite:///{self.data_dir / 'broker.sqlite'}"
 
     @property
-    def artifacts_dir(self) -> Path:
-        return self.data_dir / "artifacts"
-    @property
     def secure_cookies(self) -> bool:
         """Session cookies are ``Secure`` when the server is reached over HTTPS."""
         return self.public_url.lower().startswith("https://")
 
+    @property
+    def artifacts_dir(self) -> Path:
+        return self.data_dir / "artifacts"
 
 
 @lru_cache(maxsize=1)
