@@ -1,0 +1,221 @@
+"""Experiment page data: 1,024 finished runs x 3 curve keys x 1,000 steps.
+
+A real ``tricklab server`` (uvicorn, SQLite) on a store filled through the service layer (the
+same insert path as the workers, rollups included). Subject 1: the analysis and aggregated-curve
+requests the dashboard makes for the page, over HTTP, p95 of ``--requests`` each. Target:
+analysis + curves <= 300 ms p95. Subject 2: Chromium (``--chromium``, default /usr/bin/chromium,
+through Playwright) opening the experiment page until the first Plotly chart is drawn, each time in
+a fresh browser context. Target: <= 2 s.
+
+    python benchmarks/bench_page.py [--runs 1024 --steps 1000] [--no-browser]
+    python benchmarks/bench_page.py --quick
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import AUTH, Summary, header, parser, verdict
+
+KEYS = ("train_loss", "val_loss", "val_accuracy")
+TRICKS = ["cyclic_lr", "focal_loss", "warmup", "flooding", "dropout", "batch_norm", "label_smoothing", "relu"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+
+
+class _Producer:
+    def send_task(self, *_a: Any, **_kw: Any) -> Any:
+        return type("Result", (), {"id": None})()
+
+
+def populate(database_url: str, n_tricks: int, seeds: int, steps: int) -> int:
+    """One finished experiment, every run with its curves and final metrics; returns its id."""
+    from sqlalchemy import insert, select, update
+    from tricklab.db.models import FinalMetric, Run
+    from tricklab.db.session import make_engine, make_session_factory
+    from tricklab.db.types import utcnow
+    from tricklab.reporting import MetricPoint
+    from tricklab.schemas.spec import ExperimentSpec
+    from tricklab.services import experiments, metrics
+
+    spec = ExperimentSpec.model_validate(
+        {"name": "page-bench", "task": "digits", "base": {"epochs": 1}, "factors": TRICKS[:n_tricks], "seeds": seeds}
+    )
+    engine = make_engine(database_url)
+    sessions = make_session_factory(engine)
+    with sessions() as s:
+        created = experiments.create_experiment(
+            db_session=s, spec=spec, celery_app=_Producer(), public_url="http://127.0.0.1"
+        )
+    t0 = time.perf_counter()
+    with sessions() as s:
+        runs = s.execute(select(Run.id, Run.tricks, Run.seed).where(Run.experiment_id == created.id)).all()
+        now = utcnow()
+        for run_id, tricks, seed in runs:
+            speed = 1.0 + 0.1 * len(tricks) + 0.01 * seed
+            points = [
+                MetricPoint(key, step, value, float(step))
+                for step in range(1, steps + 1)
+                for key, value in (
+                    ("train_loss", 2.3 * math.exp(-speed * step / steps) + 0.01 * math.sin(step)),
+                    ("val_loss", 2.4 * math.exp(-speed * step / steps)),
+                    ("val_accuracy", 1.0 - 0.9 * math.exp(-speed * step / steps)),
+                )
+            ]
+            metrics.insert_points(s, run_id, points)
+            accuracy = 0.9 + 0.01 * len(tricks) + 0.002 * seed
+            s.execute(
+                insert(FinalMetric),
+                [
+                    {"run_id": run_id, "key": "test_accuracy", "value": accuracy},
+                    {"run_id": run_id, "key": "test_loss", "value": 1.0 - accuracy},
+                ],
+            )
+        s.execute(
+            update(Run)
+            .where(Run.experiment_id == created.id)
+            .values(
+                status="succeeded", attempt=1, progress=1.0, started_at=now - timedelta(seconds=30), finished_at=now
+            )
+        )
+        experiments.refresh_experiment_status(s, created.id, now)
+        s.commit()
+    print(f"   stored {len(runs)} runs x {len(KEYS)} keys x {steps} steps in {time.perf_counter() - t0:.0f} s")
+    engine.dispose()
+    return created.id
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def serve(data_dir: Path) -> tuple[subprocess.Popen[bytes], str]:
+    import httpx
+
+    port = _free_port()
+    env = {**os.environ, "TRICKLAB_DATA_DIR": str(data_dir), "TRICKLAB_FRONTEND_DIR": str(Path("frontend").resolve())}
+    exe = Path(sys.executable).parent / "tricklab"
+    log = (data_dir / "server.log").open("wb")
+    proc = subprocess.Popen(
+        [str(exe), "server", "--host", "127.0.0.1", "--port", str(port), "--loglevel", "WARNING"],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=env,
+        start_new_session=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
+                return proc, base
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGTERM)
+    raise RuntimeError((data_dir / "server.log").read_text()[-3000:])
+
+
+def p95(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(0.95 * len(ordered)) - 1)]
+
+
+def api_timings(base: str, experiment_id: int, n: int) -> dict[str, list[float]]:
+    import httpx
+
+    out: dict[str, list[float]] = {"analysis": [], "curves": [], "page data": []}
+    with httpx.Client(base_url=base, headers=AUTH, timeout=120) as client:
+        for _ in range(n):
+            t0 = time.perf_counter()
+            analysis = client.get(f"/api/v1/experiments/{experiment_id}/analysis")
+            t1 = time.perf_counter()
+            curves = client.get(f"/api/v1/experiments/{experiment_id}/curves", params={"key": "train_loss"})
+            t2 = time.perf_counter()
+            assert analysis.status_code == 200 and curves.status_code == 200, (analysis.text[:300], curves.text[:300])
+            assert curves.json()["combinations"], "no curves"
+            out["analysis"].append(t1 - t0)
+            out["curves"].append(t2 - t1)
+            out["page data"].append(t2 - t0)
+    return out
+
+
+def first_chart(base: str, experiment_id: int, chromium: str, n: int) -> list[float]:
+    from playwright.sync_api import sync_playwright
+
+    out: list[float] = []
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        for _ in range(n):
+            context = browser.new_context(viewport={"width": 1360, "height": 900}, extra_http_headers=AUTH)
+            page = context.new_page()
+            t0 = time.perf_counter()
+            page.goto(f"{base}/#/experiments/{experiment_id}")
+            page.wait_for_selector(".js-plotly-plot .main-svg", timeout=60_000)
+            out.append(time.perf_counter() - t0)
+            context.close()
+        browser.close()
+    return out
+
+
+def main() -> None:
+    p = parser(__doc__.splitlines()[0])
+    p.add_argument("--tricks", type=int, default=8, help="trick factors (2^k combinations)")
+    p.add_argument("--seeds", type=int, default=4)
+    p.add_argument("--steps", type=int, default=1_000)
+    p.add_argument("--requests", type=int, default=20)
+    p.add_argument("--chromium", default="/usr/bin/chromium")
+    p.add_argument("--no-browser", action="store_true")
+    args = p.parse_args()
+    n_tricks, seeds, steps, requests, loads = (
+        (3, 2, 50, 2, 1) if args.quick else (args.tricks, args.seeds, args.steps, args.requests, args.repeats)
+    )
+    header(f"experiment page, {2**n_tricks * seeds} runs x {len(KEYS)} keys x {steps} steps", args.quick)
+    from tricklab.db.migrate import upgrade
+
+    with tempfile.TemporaryDirectory(prefix="tricklab-bench-page-") as d:
+        data_dir = Path(d)
+        url = f"sqlite:///{data_dir / 'tricklab.sqlite'}"
+        upgrade(url)
+        experiment_id = populate(url, n_tricks, seeds, steps)
+        proc, base = serve(data_dir)
+        try:
+            timings = api_timings(base, experiment_id, requests)
+            for name, values in timings.items():
+                ms = Summary([v * 1000 for v in values])
+                print(f"   GET {name}: p95 {p95(ms.values):.0f} ms, median {ms.fmt(' ms', 3)}")
+            page_p95 = p95(timings["page data"]) * 1000
+            verdict("page data", page_p95 <= 300, f"analysis + curves p95 {page_p95:.0f} ms vs <= 300 ms")
+            # --quick skips the browser: Chromium's start alone would take most of the CI smoke budget.
+            if not (args.no_browser or args.quick) and Path(args.chromium).exists():
+                chart = Summary(first_chart(base, experiment_id, args.chromium, loads))
+                print(f"   Chromium, first chart drawn: {chart.fmt(' s')}")
+                verdict("first chart", chart.median <= 2.0, f"median {chart.median:.2f} s vs <= 2 s")
+        finally:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(timeout=15)
+
+
+if __name__ == "__main__":
+    main()
