@@ -8,6 +8,8 @@ attempt, and a worker resumes it from its last checkpoint.
 
 from __future__ import annotations
 
+import os
+import signal
 from pathlib import Path
 
 import pytest
@@ -20,6 +22,7 @@ from tests.integration.faults import (
     CHECKPOINT_EVERY,
     STEPS,
     audit,
+    children,
     fault_env,
     kill_group,
     kill_pool_child,
@@ -35,6 +38,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.redis]
 
 REDIS_DB = 12
 # (what is killed, the train_loss step the running run must have reached first)
+UP_STEPS = 36
 KILL_POINTS = [("worker", 12), ("pool child", 27), ("worker", 41), ("pool child", 52)]
 
 
@@ -87,3 +91,32 @@ def test_killed_workers_lose_nothing_and_runs_resume_from_checkpoints(redis_url:
             assert all(s >= CHECKPOINT_EVERY for s in resumed), (what, at, run["attempts"])
             assert result.resumed_from[run_id][1:] == resumed
         assert worker.alive, processes.logs()
+
+
+def test_up_restarts_its_killed_worker_and_the_run_resumes(tmp_path: Path) -> None:
+    """``tricklab up`` (embedded broker, SQLite): its supervised worker is SIGKILLed mid-run."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    data_dir = tmp_path / "data"
+    database_url = f"sqlite:///{data_dir / 'tricklab.sqlite'}"
+    with process_set(tmp_path / "logs", fault_env(data_dir)) as processes:
+        up = processes.start("up", "up", "--port", str(port), "--data-dir", str(data_dir), "--no-browser")
+        wait_healthy(url, up)  # migrated on start: the embedded mode needs no separate step
+        up.wait_for_log("ready.", timeout=90)
+        with TricklabClient(url, token=ADMIN_TOKEN) as client:
+            created = client.create_experiment(slow_spec("up-kill", factors=["relu"], seeds=1, steps=UP_STEPS))
+
+            def reached() -> tuple[int, str] | None:
+                held = running_run(database_url, created["id"])
+                return held if held and 12 <= max_step(database_url, held[0]) < UP_STEPS - 3 else None
+
+            run_id, _ = wait_until(reached, 90, "a run at step >= 12", processes.logs)
+            (worker_pid,) = children(up.popen.pid)
+            os.killpg(worker_pid, signal.SIGKILL)
+            experiment = client.wait(created["id"], timeout=120, poll_seconds=0.5)
+            run = client.run(run_id)
+        result = audit(database_url, created["id"], steps=UP_STEPS)
+        summary = record("up_kill", 1, result)
+        assert result.clean and experiment["status"] == "finished", f"{summary}\n{processes.logs()}"
+        assert "restarting" in up.log_text(), up.log_text()
+        assert run["attempt"] == 2 and (run["attempts"][1]["resumed_from_step"] or 0) >= CHECKPOINT_EVERY, run

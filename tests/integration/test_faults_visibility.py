@@ -7,20 +7,23 @@ message. Audit: one attempt per run, no overlapping attempts, each step once.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
 from tricklab.client import TricklabClient
 
 from tests.conftest import free_port
-from tests.integration.faults import ADMIN_TOKEN, audit, fault_env, record, slow_spec
+from tests.integration.faults import ADMIN_TOKEN, audit, fault_env, record, slow_spec, wait_until
 from tests.integration.processes import process_set, wait_healthy
 
 pytestmark = [pytest.mark.slow, pytest.mark.redis]
 
 REDIS_DB = 13
 STEPS = 70  # about 5 s a run: longer than the 2 s visibility timeout
+REVOKED = "Discarding revoked task"
 SKIPPED = "finished or held by another attempt; nothing to do"
 
 
@@ -41,6 +44,27 @@ def test_redelivery_after_the_visibility_timeout_never_trains_a_run_twice(redis_
             created = client.create_experiment(slow_spec("visibility", factors=["relu"], seeds=1, steps=STEPS))
             client.wait(created["id"], timeout=120, poll_seconds=0.5)
             runs = client.runs(created["id"])
+
+            # Cancelling: the two running runs stop at their next heartbeat; the two queued
+            # messages are revoked, so the workers discard them instead of claiming.
+            cancelling = client.create_experiment(slow_spec("cancel", ["relu", "batch_norm"], steps=400))
+
+            def both_running() -> bool:
+                return sum(r["status"] == "running" for r in client.runs(cancelling["id"])) == 2
+
+            wait_until(both_running, 60, "two running runs", processes.logs)
+            asked = time.monotonic()
+            client.cancel_experiment(cancelling["id"])
+
+            def all_cancelled() -> list[dict[str, Any]] | None:
+                found = client.runs(cancelling["id"])
+                return found if all(r["status"] == "cancelled" for r in found) else None
+
+            stopped = wait_until(all_cancelled, 20, "every run cancelled", processes.logs)
+            took = time.monotonic() - asked
+            wait_until(
+                lambda: sum(w.log_text().count(REVOKED) for w in workers) >= 2, 20, "revoked messages", processes.logs
+            )
         result = audit(database_url, created["id"], steps=STEPS)
         redeliveries = sum(w.log_text().count(SKIPPED) for w in workers)
         summary = record("visibility", redeliveries, result)
@@ -48,3 +72,8 @@ def test_redelivery_after_the_visibility_timeout_never_trains_a_run_twice(redis_
         assert all(r["attempt"] == 1 and len(r["attempts"]) == 1 for r in runs), (summary, runs)
         # The fault did happen: Redis redelivered running runs' messages at least once.
         assert redeliveries >= 1, f"{summary}\n{processes.logs()}"
+        assert took < 5, f"cancelling took {took:.1f} s"
+        assert (
+            sorted(r["error"].split(" at ")[0] for r in stopped)
+            == ["cancelled", "cancelled"] + ["cancelled before it started"] * 2
+        ), stopped
