@@ -31,8 +31,9 @@ TARGET = 0.95
 BASE = {"epochs": 1, "depth": 2, "width": 32, "batch_size": 64, "eval_attack_steps": 5}
 
 
-def spec(name: str, seeds: int) -> dict[str, Any]:
-    return {"name": name, "task": "digits", "base": BASE, "factors": ["relu", "batch_norm"], "seeds": seeds}
+def spec(name: str, seeds: int, epochs: int = 1) -> dict[str, Any]:
+    base = {**BASE, "epochs": epochs}
+    return {"name": name, "task": "digits", "base": base, "factors": ["relu", "batch_norm"], "seeds": seeds}
 
 
 def start_up(data_dir: Path) -> tuple[subprocess.Popen[bytes], str]:
@@ -100,10 +101,11 @@ def main() -> None:
 
     p = parser(__doc__.splitlines()[0])
     p.add_argument("--seeds", type=int, default=3, help="seeds per combination (4 combinations)")
+    p.add_argument("--epochs", type=int, default=1, help="digits epochs per run (1: ~18 steps, well under 1 s)")
     args = p.parse_args()
     seeds, repeats = (1, 1) if args.quick else (args.seeds, args.repeats)
     torch.set_num_threads(threads_for_share(1))  # what the supervised worker's single process uses
-    header(f"queue overhead, {4 * seeds} short digits runs per batch", args.quick)
+    header(f"queue overhead, {4 * seeds} digits runs of {args.epochs} epoch(s) per batch", args.quick)
     counter = iter(range(10**6))
     with tempfile.TemporaryDirectory(prefix="tricklab-bench-queue-") as d:
         proc, base = start_up(Path(d))
@@ -113,8 +115,8 @@ def main() -> None:
                 in_process_batch(spec("warm-up", 1))
             result = interleaved(
                 repeats,
-                queued=lambda: queued_batch(base, spec(f"queued-{next(counter)}", seeds)),
-                in_process=lambda: in_process_batch(spec("in-process", seeds)),
+                queued=lambda: queued_batch(base, spec(f"queued-{next(counter)}", seeds, args.epochs)),
+                in_process=lambda: in_process_batch(spec("in-process", seeds, args.epochs)),
             )
         finally:
             os.killpg(proc.pid, signal.SIGTERM)
@@ -123,6 +125,8 @@ def main() -> None:
     print(f"   through API + broker + worker: {result['queued'].fmt(' s')}")
     print(f"   back to back in one process:   {result['in_process'].fmt(' s')}")
     print(f"   throughput ratio queued/in-process: {ratio.fmt()}")
+    per_run = (result["queued"].median - result["in_process"].median) / (4 * seeds)
+    print(f"   overhead per run (median difference / runs): {per_run * 1000:.0f} ms")
     verdict("queue overhead", ratio.median >= TARGET, f"median ratio {ratio.median:.3f} vs >= {TARGET}")
 
 

@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import math
 import random
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
+from tricklab.db.migrate import upgrade
 from tricklab.db.models import MetricRollup
+from tricklab.db.session import make_engine
 from tricklab.reporting import MetricPoint
 from tricklab.services import leases, metrics, rollups
 
@@ -123,3 +126,35 @@ def test_curve_and_analysis_queries_use_their_indexes(db_session: Session, run_i
         assert "pk_metrics" in point_range and "Seq Scan" not in point_range
         assert "pk_metric_rollups" in rollup_range and "Seq Scan" not in rollup_range
         assert "pk_metrics" in curves and "ix_runs_experiment_status" in curves
+
+
+def test_migration_backfills_rollups_of_existing_points(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'old.sqlite'}"
+    upgrade(url, "0001")
+    engine = make_engine(url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(
+                text(
+                    "INSERT INTO experiments (id, name, task, spec, resolved, metric, direction, status, n_runs,"
+                    " created_at) VALUES (1, 'e', 'digits', '{}', '{}', 'm', 'maximize', 'queued', 1, '2026-01-01')"
+                )
+            )
+            conn.execute(
+                text(
+                    "INSERT INTO runs (id, experiment_id, combo_key, tricks, levels, seed, config, status, attempt,"
+                    " queued_at, progress, cancel_requested) VALUES (1, 1, 'base', '{}', '{}', 0, '{}', 'running', 1,"
+                    " '2026-01-01', 0, 0)"
+                )
+            )
+            conn.execute(
+                text("INSERT INTO metrics (run_id, key, step, value, wall_time) VALUES (1, 'loss', :s, :v, 0)"),
+                [{"s": s, "v": float(s % 97)} for s in range(5_000)],
+            )
+        upgrade(url, "0002_metric_rollups")
+        with engine.connect() as conn:
+            top = conn.execute(text("SELECT n_points, value_min, value_max FROM metric_rollups WHERE level = 10")).all()
+            level2 = conn.scalar(text("SELECT count(*) FROM metric_rollups WHERE level = 2"))
+        assert top == [(5_000, 0.0, 96.0)] and level2 == 5_000 // 16 + 1
+    finally:
+        engine.dispose()
