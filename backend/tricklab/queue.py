@@ -79,9 +79,9 @@ def revoke_run(celery_app: Any, *, run_id: int, attempts: Iterable[int]) -> bool
     cancelled run (its claim fails), revoking only spares the worker the delivery.
     """
     ids = [task_id_for(run_id, attempt) for attempt in attempts]
-    if not ids or str(celery_app.conf.broker_url or "").startswith("sqla+"):
-        return False
     try:
+        if not ids or str(celery_app.conf.broker_url or "").startswith("sqla+"):
+            return False
         celery_app.control.revoke(ids)
     except Exception:
         log.warning("could not revoke the messages of run %s", run_id, exc_info=True)

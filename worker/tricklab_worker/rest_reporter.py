@@ -50,7 +50,7 @@ class RestRunReporter:
         timeout: float = 10.0,
         retry_seconds: float = 120.0,
         backoff_initial: float = 0.2,
-        backoff_max: float = 5.0,
+        backoff_max: float = 2.0,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
@@ -112,11 +112,12 @@ class RestRunReporter:
 
     def heartbeat(self, *, run_id: int, attempt: int, progress: float) -> bool:
         """Extend the lease; False when the run was cancelled or the lease was lost (stop training)."""
-        # One heartbeat period of retries at most: the next heartbeat is due by then anyway.
+        # Brief retries only: the link sends the next heartbeat soon anyway, and a long backoff
+        # here would get a returning server its first heartbeat late.
         response = self._post(
             f"/api/v1/runs/{run_id}/heartbeat",
             {"attempt": attempt, "progress": min(1.0, max(0.0, progress))},
-            retry_seconds=min(self._retry_seconds, 10.0),
+            retry_seconds=min(self._retry_seconds, 2.0),
         )
         if response.status_code == 404:
             return False

@@ -278,6 +278,8 @@ def refresh_experiment_status(db_session: Session, experiment_id: int, now: date
 def cancel_experiment(*, db_session: Session, experiment_id: int, celery_app: Any = None) -> ExperimentOut:
     """Cancel queued runs now and ask running ones to stop at their next step check."""
     begin_write(db_session)
+    # Lock order: the experiment, then its runs (as claim, finish and the reaper take them).
+    db_session.execute(select(Experiment.id).where(Experiment.id == experiment_id).with_for_update())
     row = _get_row(db_session, experiment_id)
     if row.status in ("finished", "cancelled"):
         raise ConflictError(f"experiment {experiment_id} is already {row.status}")

@@ -17,7 +17,7 @@ from sqlalchemy import CursorResult, and_, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from tricklab.db.models import FinalMetric, Run, RunAttempt
+from tricklab.db.models import Experiment, FinalMetric, Run, RunAttempt
 from tricklab.db.session import begin_write
 from tricklab.db.types import utcnow
 from tricklab.reporting import ClaimedRun, TerminalStatus
@@ -28,6 +28,19 @@ from tricklab.services.experiments import refresh_experiment_status
 def rowcount(result: Any) -> int:
     """Rows matched by an UPDATE (the outcome of a conditional update)."""
     return int(cast(CursorResult[Any], result).rowcount)
+
+
+def lock_experiment_of_run(db_session: Session, run_id: int) -> None:
+    """Lock the run's experiment row before the run's (PostgreSQL): every writer takes experiment, then run.
+
+    Claim, finish, cancel and the reaper all change a run and then refresh its
+    experiment's status under a row lock; taken in opposite orders by two of them,
+    they deadlocked (found by the API-restart fault test). SQLite has one writer.
+    """
+    if db_session.get_bind().dialect.name == "sqlite":
+        return
+    experiment_id = select(Run.experiment_id).where(Run.id == run_id).scalar_subquery()
+    db_session.execute(select(Experiment.id).where(Experiment.id == experiment_id).with_for_update())
 
 
 def checkpoint_path_for(artifacts_dir: Path, run_id: int) -> str:
@@ -47,6 +60,7 @@ def claim_run(
 ) -> ClaimedRun | None:
     """Take the lease for ``attempt`` if the run is queued or its lease expired; None when someone else won."""
     begin_write(db_session)
+    lock_experiment_of_run(db_session, run_id)
     now = now or utcnow()
     claimed = db_session.execute(
         update(Run)
@@ -169,6 +183,7 @@ def finish_run(
 ) -> bool:
     """End the run with ``status`` if this attempt still holds it; False (and nothing written) otherwise."""
     begin_write(db_session)
+    lock_experiment_of_run(db_session, run_id)
     now = now or utcnow()
     values: dict[str, Any] = {
         "status": status,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -22,7 +23,7 @@ from tricklab.db.models import Run, RunAttempt
 from tricklab.db.session import begin_write, unit_of_work
 from tricklab.db.types import utcnow
 from tricklab.services.experiments import dispatch_all, refresh_experiment_status
-from tricklab.services.leases import rowcount
+from tricklab.services.leases import lock_experiment_of_run, rowcount
 
 log = logging.getLogger(__name__)
 
@@ -43,15 +44,13 @@ def _reap_expired(db_session: Session, settings: Settings, now: datetime) -> lis
             Run.status == "running", Run.lease_expires_at < now
         )
     ).all()
+    db_session.commit()
     to_dispatch: list[tuple[int, int]] = []
+    # One transaction per run, experiment locked first: a pass over many runs holding
+    # one run while waiting for another's experiment deadlocked with claims on PostgreSQL.
     for run_id, attempt, cancel_requested, heartbeat_at, experiment_id in expired:
-        reason = f"lease expired (last heartbeat {heartbeat_at.isoformat() if heartbeat_at else 'never'})"
-        db_session.execute(
-            update(RunAttempt)
-            .where(RunAttempt.run_id == run_id, RunAttempt.attempt == attempt, RunAttempt.ended_at.is_(None))
-            .values(ended_at=now, outcome="lost", reason=reason)
-            .execution_options(synchronize_session=False)
-        )
+        begin_write(db_session)
+        lock_experiment_of_run(db_session, run_id)
         if cancel_requested:
             values: dict[str, Any] = {"status": "cancelled", "finished_at": now, "error": "cancelled (worker lost)"}
         elif attempt >= settings.max_attempts:
@@ -71,10 +70,19 @@ def _reap_expired(db_session: Session, settings: Settings, now: datetime) -> lis
             .execution_options(synchronize_session=False)
         )
         if rowcount(result) != 1:
+            db_session.rollback()  # the attempt is alive after all: its history stays open
             continue
+        reason = f"lease expired (last heartbeat {heartbeat_at.isoformat() if heartbeat_at else 'never'})"
+        db_session.execute(
+            update(RunAttempt)
+            .where(RunAttempt.run_id == run_id, RunAttempt.attempt == attempt, RunAttempt.ended_at.is_(None))
+            .values(ended_at=now, outcome="lost", reason=reason)
+            .execution_options(synchronize_session=False)
+        )
         if values["status"] == "queued":
             to_dispatch.append((run_id, attempt + 1))
         refresh_experiment_status(db_session, experiment_id, now)
+        db_session.commit()
     return to_dispatch
 
 
@@ -98,21 +106,30 @@ def _reap_unclaimed(db_session: Session, settings: Settings, now: datetime) -> l
     return to_dispatch
 
 
-def reap(*, db_session: Session, settings: Settings, now: datetime | None = None) -> list[tuple[int, int]]:
-    """Settle expired leases and stale queued runs; commit and return the (run_id, attempt) messages to send."""
+def reap(
+    *, db_session: Session, settings: Settings, now: datetime | None = None, leases: bool = True
+) -> list[tuple[int, int]]:
+    """Settle expired leases (unless ``leases`` is False) and stale queued runs; commit, return the messages to send."""
     begin_write(db_session)
     now = now or utcnow()
-    to_dispatch = _reap_expired(db_session, settings, now) + _reap_unclaimed(db_session, settings, now)
+    to_dispatch = _reap_expired(db_session, settings, now) if leases else []
+    begin_write(db_session)
+    to_dispatch += _reap_unclaimed(db_session, settings, now)
     db_session.commit()
     return to_dispatch
 
 
 def reap_once(
-    *, session_factory: sessionmaker[Session], settings: Settings, celery_app: Any, now: datetime | None = None
+    *,
+    session_factory: sessionmaker[Session],
+    settings: Settings,
+    celery_app: Any,
+    now: datetime | None = None,
+    leases: bool = True,
 ) -> list[tuple[int, int]]:
     """One reaper pass: settle in SQL, commit, then dispatch."""
     with unit_of_work(session_factory, write=True) as db_session:
-        to_dispatch = reap(db_session=db_session, settings=settings, now=now)
+        to_dispatch = reap(db_session=db_session, settings=settings, now=now, leases=leases)
     dispatch_all(celery_app, to_dispatch)
     return to_dispatch
 
@@ -125,10 +142,18 @@ def reaper_interval(settings: Settings) -> float:
 async def run_reaper(*, session_factory: sessionmaker[Session], settings: Settings, celery_app: Any) -> None:
     """Reap forever (until cancelled); a failed pass is logged and retried on the next tick."""
     interval = reaper_interval(settings)
+    # Workers reporting over REST could not heartbeat while this server was down: give them
+    # one lease period to get through before their leases count as lost (each lost attempt
+    # costs a resume and counts toward max_attempts).
+    grace_until = time.monotonic() + settings.lease_seconds
     while True:
         try:
             await asyncio.to_thread(
-                reap_once, session_factory=session_factory, settings=settings, celery_app=celery_app
+                reap_once,
+                session_factory=session_factory,
+                settings=settings,
+                celery_app=celery_app,
+                leases=time.monotonic() >= grace_until,
             )
         except Exception:
             log.exception("reaper pass failed")

@@ -17,6 +17,7 @@ from tricklab.schemas.api import AttemptOut, Page, RunOut
 from tricklab.schemas.run_config import RunConfig
 from tricklab.services.errors import ConflictError, NotFoundError
 from tricklab.services.experiments import refresh_experiment_status
+from tricklab.services.leases import lock_experiment_of_run
 
 
 def run_outs(db_session: Session, rows: Sequence[Run]) -> list[RunOut]:
@@ -104,6 +105,7 @@ def list_runs(
 def cancel_run(*, db_session: Session, run_id: int, celery_app: Any = None) -> RunOut:
     """A queued run is cancelled at once; a running one is asked to stop at its next step check."""
     begin_write(db_session)
+    lock_experiment_of_run(db_session, run_id)  # lock order: experiment, then run
     row = get_run_row(db_session, run_id)
     if row.status in TERMINAL_RUN_STATUSES:
         raise ConflictError(f"run {run_id} is already {row.status}")
