@@ -100,3 +100,18 @@ def test_reap_once_dispatches_after_commit(
 
 def test_interval_is_a_fraction_of_the_lease(settings: Settings) -> None:
     assert 0.2 <= reaper.reaper_interval(settings) <= settings.lease_seconds / 4
+
+
+def test_expired_leases_wait_while_leases_is_false(
+    db_session: Session, celery_app: RecordingCelery, settings: Settings
+) -> None:
+    # Right after a server start (REST workers could not heartbeat meanwhile) the reaper passes leases=False.
+    run_id = _run(db_session, celery_app)
+    now = utcnow()
+    _claim(db_session, settings, run_id, 1, now)
+    later = now + timedelta(seconds=settings.lease_seconds + 1)
+    assert reaper.reap(db_session=db_session, settings=settings, now=later, leases=False) == []
+    assert db_session.get_one(Run, run_id, populate_existing=True).status == "running"
+    out = get_run(db_session=db_session, run_id=run_id)
+    assert [(a.attempt, a.outcome) for a in out.attempts] == [(1, None)]
+    assert reaper.reap(db_session=db_session, settings=settings, now=later) == [(run_id, 2)]
