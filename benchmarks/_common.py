@@ -18,6 +18,10 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from fastapi.testclient import TestClient
 
 ADMIN_TOKEN = "tricklab-benchmark-admin-token"
 # Harmless before authentication lands; after it, create_app bootstraps this token.
@@ -130,7 +134,7 @@ TINY_SPEC = {
 
 
 @contextmanager
-def api_client(database_url: str) -> Iterator[object]:
+def api_client(database_url: str) -> Iterator[TestClient]:
     """The real app (create_app) on ``database_url`` behind Starlette's in-process HTTP client, authenticated."""
     import warnings
 
@@ -148,11 +152,8 @@ def api_client(database_url: str) -> Iterator[object]:
             yield client
 
 
-def claimed_run(client: object) -> int:
+def claimed_run(client: TestClient) -> int:
     """Create a one-run experiment through the API and claim its run as attempt 1; returns the run id."""
-    from fastapi.testclient import TestClient
-
-    assert isinstance(client, TestClient)
     created = client.post("/api/v1/experiments", json=TINY_SPEC)
     created.raise_for_status()
     runs = client.get(f"/api/v1/experiments/{created.json()['id']}/runs").json()

@@ -69,7 +69,7 @@ def spec(n_tricks: int, seeds: int) -> dict[str, Any]:
 def expected_runs(n_tricks: int, seeds: int) -> int:
     tricks = DIGITS_TRICKS[:n_tricks]
     both_norms = 2 ** (n_tricks - 2) if {"batch_norm", "group_norm"} <= set(tricks) else 0
-    return (2**n_tricks - both_norms) * 2 * seeds
+    return int((2**n_tricks - both_norms) * 2 * seeds)
 
 
 def create_once(body: dict[str, Any]) -> tuple[float, int]:

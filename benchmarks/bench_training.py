@@ -109,7 +109,7 @@ def tricklab_steps_per_s(steps: int, device: str, clock_name: str = "cpu") -> fl
     taken.append(len(sink.take()))
     assert outcome.status == "succeeded" and control.done_at is not None, outcome
     assert sum(taken) >= 3 * steps, f"expected every step's loss, lr and grad_norm; got {sum(taken)} points"
-    return steps / (control.done_at - t0)
+    return float(steps / (control.done_at - t0))
 
 
 def bare_steps_per_s(steps: int, device: str, clock_name: str = "cpu") -> float:
@@ -133,14 +133,14 @@ def bare_steps_per_s(steps: int, device: str, clock_name: str = "cpu") -> float:
         pos += 64
         loss = F.cross_entropy(model(data.train_inputs[index]), data.train_targets[index], label_smoothing=0.1)
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        loss.backward()  # type: ignore[no-untyped-call]
         optimizer.step()
     model.eval()
     with torch.no_grad():
         val = F.cross_entropy(model(data.val_inputs), data.val_targets)
     model.train()
     assert torch.isfinite(val).item()  # the one host sync, at the end
-    return steps / (clock() - t0)
+    return float(steps / (clock() - t0))
 
 
 def main() -> None:
