@@ -25,6 +25,7 @@ SCHEMA_IN_PACKAGE = Path("lib/compose-spec/schema/compose-spec.json")
 # The schema names its draft by a URI jsonschema does not recognise
 # ("http://json-schema.org/draft/2019-09/schema#"), so pick the draft explicitly.
 SCHEMA_VALIDATOR = jsonschema.Draft201909Validator
+WORKERS = ("worker-gpu0", "worker-gpu1")
 
 
 def npm_dir() -> Path:
@@ -70,14 +71,14 @@ def test_compose_file_matches_the_compose_specification(
 def test_the_schema_rejects_a_broken_file(compose: dict[str, Any], compose_schema: dict[str, Any]) -> None:
     """Guards the test above: a schema that accepted anything would prove nothing."""
     broken = json.loads(json.dumps(compose))
-    broken["services"]["worker"]["deploy"]["resources"]["reservations"]["devices"][0]["count"] = {"gpus": 1}
+    broken["services"]["worker-gpu0"]["deploy"]["resources"]["reservations"]["devices"][0]["device_ids"] = 0
     broken["services"]["api"]["depends_on"]["migrate"]["condition"] = "service_finished"
     assert len(list(SCHEMA_VALIDATOR(compose_schema).iter_errors(broken))) >= 2
 
 
 def test_services_and_their_start_order(compose: dict[str, Any]) -> None:
     services = compose["services"]
-    assert set(services) == {"postgres", "redis", "migrate", "api", "worker"}
+    assert set(services) == {"postgres", "redis", "migrate", "api", *WORKERS}
 
     def conditions(name: str) -> dict[str, str]:
         return {dep: spec["condition"] for dep, spec in services[name]["depends_on"].items()}
@@ -86,33 +87,39 @@ def test_services_and_their_start_order(compose: dict[str, Any]) -> None:
     assert conditions("api")["migrate"] == "service_completed_successfully"
     assert conditions("api")["postgres"] == "service_healthy"
     assert conditions("api")["redis"] == "service_healthy"
-    assert conditions("worker")["migrate"] == "service_completed_successfully"
-    assert conditions("worker")["redis"] == "service_healthy"
-    for name in ("postgres", "redis", "api", "worker"):
+    for worker in WORKERS:
+        assert conditions(worker)["migrate"] == "service_completed_successfully"
+        assert conditions(worker)["redis"] == "service_healthy"
+    for name in ("postgres", "redis", "api", *WORKERS):
         assert "test" in services[name]["healthcheck"], f"{name} has no healthcheck"
     assert services["migrate"]["command"] == ["migrate"]
     assert services["migrate"]["restart"] == "no"
     assert services["api"]["command"][0] == "server"
 
 
-def test_worker_reserves_one_gpu_and_scales(compose: dict[str, Any]) -> None:
-    worker = compose["services"]["worker"]
-    devices = worker["deploy"]["resources"]["reservations"]["devices"]
-    assert devices == [{"driver": "nvidia", "count": 1, "capabilities": ["gpu"]}]
-    assert worker["command"][:3] == ["worker", "--gpu", "0"]
-    # Scaling with --scale needs no fixed container name or host port.
-    assert "container_name" not in worker
-    assert "ports" not in worker
+def test_each_worker_service_reserves_its_own_gpu(compose: dict[str, Any]) -> None:
+    # Compose gives every replica of one scaled service the same GPU, so there is one
+    # service per GPU, identical but for the device it reserves.
+    services = compose["services"]
+    for index, name in enumerate(WORKERS):
+        worker = services[name]
+        devices = worker["deploy"]["resources"]["reservations"]["devices"]
+        assert devices == [{"driver": "nvidia", "device_ids": [str(index)], "capabilities": ["gpu"]}]
+        # inside the container the reserved GPU is the only one, device 0
+        assert worker["command"][:3] == ["worker", "--gpu", "0"]
+        assert "container_name" not in worker and "ports" not in worker
+    without_deploy = [{k: v for k, v in services[name].items() if k != "deploy"} for name in WORKERS]
+    assert all(other == without_deploy[0] for other in without_deploy)
 
 
 def test_every_tricklab_service_shares_one_configuration(compose: dict[str, Any]) -> None:
     services = compose["services"]
-    envs = [services[name]["environment"] for name in ("migrate", "api", "worker")]
-    assert envs[0] == envs[1] == envs[2]
+    envs = [services[name]["environment"] for name in ("migrate", "api", *WORKERS)]
+    assert all(env == envs[0] for env in envs)
     assert envs[0]["TRICKLAB_DATABASE_URL"].startswith("postgresql+psycopg://")
     assert envs[0]["TRICKLAB_DATABASE_URL"].endswith("@postgres:5432/tricklab")
     assert envs[0]["TRICKLAB_BROKER_URL"] == "redis://redis:6379/0"
-    images = {services[name]["image"] for name in ("migrate", "api", "worker")}
+    images = {services[name]["image"] for name in ("migrate", "api", *WORKERS)}
     assert images == {"tricklab:latest"}
     assert services["migrate"]["build"] == "."
 
