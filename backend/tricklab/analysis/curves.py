@@ -65,13 +65,20 @@ def to_grid(s: Series, grid: np.ndarray, edges: np.ndarray | None) -> np.ndarray
         counts = np.bincount(idx, minlength=grid.size)
         has = counts > 0
         out[has] = sums[has] / counts[has]
-    known = np.flatnonzero(np.isfinite(out))
+    fill_gaps(out, grid)
+    return out
+
+
+def fill_gaps(row: np.ndarray, grid: np.ndarray) -> None:
+    """Interpolate (in place) the NaN entries between a run's first and last known grid values."""
+    known = np.flatnonzero(np.isfinite(row))
+    if known.size == 0:
+        return
     first, last = known[0], known[-1]
     gap = np.arange(first, last + 1)
-    gap = gap[~np.isfinite(out[gap])]
+    gap = gap[~np.isfinite(row[gap])]
     if gap.size:
-        out[gap] = np.interp(grid[gap], grid[known], out[known])
-    return out
+        row[gap] = np.interp(grid[gap], grid[known], row[known])
 
 
 def band(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -106,6 +113,13 @@ def curve_bands(
     matrix = np.full((len(series), grid.size), np.nan)
     for rid, s in series.items():
         matrix[row_of[rid]] = to_grid(s, grid, edges)
+    return bands_on_grid(cells, runs, grid, matrix, row_of), grid, matrix, row_of
+
+
+def bands_on_grid(
+    cells: Sequence[Cell], runs: Sequence[RunRecord], grid: np.ndarray, matrix: np.ndarray, row_of: dict[int, int]
+) -> list[CurveBand]:
+    """Seed-mean bands per combination from runs already put on a common grid (one matrix row per run)."""
     by_cell: dict[str, list[int]] = {}
     for r in runs:
         if r.run_id in row_of:
@@ -127,7 +141,7 @@ def curve_bands(
                 n=[int(x) for x in n.tolist()],
             )
         )
-    return bands, grid, matrix, row_of
+    return bands
 
 
 def diff_curve(
