@@ -115,3 +115,24 @@ def test_bad_worker_payloads_are_422(client: TestClient, run_ids: list[int]) -> 
     assert client.post(f"{RUNS}/{run_id}/finish", json={"attempt": 1, "status": "running"}).status_code == 422
     bad_point = {"attempt": 1, "points": [{"key": "x", "step": -1, "value": 1.0, "wall_time": 0}]}
     assert client.post(f"{RUNS}/{run_id}/metrics", json=bad_point).status_code == 422
+
+
+def test_columnar_metrics_equal_the_points_form(client: TestClient, run_ids: list[int]) -> None:
+    a, b = run_ids[:2]
+    for run_id in (a, b):
+        assert client.post(f"{RUNS}/{run_id}/claim", json={"attempt": 1, "worker_id": "w"}).status_code == 200
+    values: list[float | str] = [2.0, "NaN", 1.5, "Infinity", "-Infinity"]
+    points = [{"key": "loss", "step": s, "value": v, "wall_time": float(s)} for s, v in enumerate(values)]
+    series = {"key": "loss", "steps": [0, 1, 2, 3, 4], "values": values, "wall_times": [0.0, 1.0, 2.0, 3.0, 4.0]}
+    finite = {"key": "lr", "steps": [0, 1], "values": [0.1, 0.2], "wall_times": [0.0, 1.0]}
+    assert client.post(f"{RUNS}/{a}/metrics", json={"attempt": 1, "points": points}).status_code == 204
+    for _ in range(2):  # re-sent: ignored
+        r = client.post(f"{RUNS}/{b}/metrics", json={"attempt": 1, "series": [series, finite]})
+        assert r.status_code == 204, r.text
+    got_a = client.get(f"{RUNS}/{a}/metrics/loss").json()
+    assert client.get(f"{RUNS}/{b}/metrics/loss").json() == got_a
+    assert got_a["values"] == [2.0, None, 1.5, None, None]
+    assert client.get(f"{RUNS}/{b}/metrics/lr").json()["values"] == [0.1, 0.2]
+    bad = {**series, "wall_times": [0.0]}
+    assert client.post(f"{RUNS}/{b}/metrics", json={"attempt": 1, "series": [bad]}).status_code == 422
+    assert client.post(f"{RUNS}/{b}/metrics", json={"attempt": 2, "series": [finite]}).status_code == 409

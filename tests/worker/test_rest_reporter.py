@@ -32,7 +32,12 @@ def test_metrics_are_resent_after_transient_failures_with_the_token() -> None:
     assert len(seen) == 3 and all(r.url.path == "/api/v1/runs/7/metrics" for r in seen)
     assert seen[-1].headers["authorization"] == "Bearer tok"
     body = json.loads(seen[-1].content)
-    assert body["attempt"] == 2 and body["points"][0]["value"] == "NaN" and body["points"][1]["value"] == 0.1
+    # the columnar form, one entry per key
+    assert body["attempt"] == 2 and "points" not in body
+    assert body["series"] == [
+        {"key": "train_loss", "steps": [1], "values": ["NaN"], "wall_times": [0.0]},
+        {"key": "lr", "steps": [1], "values": [0.1], "wall_times": [0.0]},
+    ]
 
 
 def test_conflicts_are_answers_not_errors() -> None:

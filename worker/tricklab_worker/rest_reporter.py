@@ -131,12 +131,14 @@ class RestRunReporter:
 
     def log_metrics(self, *, run_id: int, attempt: int, points: Sequence[MetricPoint]) -> None:
         """Write a batch idempotently on (run, key, step); a superseded attempt's points are dropped (409)."""
-        body = {
-            "attempt": attempt,
-            "points": [
-                {"key": p.key, "step": p.step, "value": json_float(p.value), "wall_time": p.wall_time} for p in points
-            ],
-        }
+        # The columnar form: one list per field and key is about half the server's work of an object per point.
+        by_key: dict[str, dict[str, list[Any]]] = {}
+        for p in points:
+            columns = by_key.setdefault(p.key, {"steps": [], "values": [], "wall_times": []})
+            columns["steps"].append(p.step)
+            columns["values"].append(json_float(p.value))
+            columns["wall_times"].append(p.wall_time)
+        body = {"attempt": attempt, "series": [{"key": key, **columns} for key, columns in by_key.items()]}
         response = self._post(f"/api/v1/runs/{run_id}/metrics", body)
         if response.status_code == 409:
             return

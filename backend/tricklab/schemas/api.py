@@ -7,9 +7,9 @@ leaks a lazy-loading row outside its session.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Generic, Literal, TypeVar
+from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from tricklab.catalog.params import ParamValue
 from tricklab.reporting import TerminalStatus
@@ -187,9 +187,28 @@ class MetricPointIn(BaseModel):
     wall_time: float
 
 
+class MetricSeriesIn(BaseModel):
+    """One key's points as parallel arrays: validated as three lists, not one model per point."""
+
+    key: str = Field(min_length=1, max_length=200)
+    steps: list[Annotated[int, Field(ge=0)]] = Field(max_length=100_000)
+    # "NaN", "Infinity" and "-Infinity" strings parse to floats, as in MetricPointIn.
+    values: list[float] = Field(max_length=100_000)
+    wall_times: list[float] = Field(max_length=100_000)
+
+    @model_validator(mode="after")
+    def _same_lengths(self) -> MetricSeriesIn:
+        if not len(self.steps) == len(self.values) == len(self.wall_times):
+            raise ValueError("steps, values and wall_times must have the same length")
+        return self
+
+
 class MetricsIn(BaseModel):
+    """A batch as ``points`` (one object per point), ``series`` (columnar per key), or both."""
+
     attempt: int = Field(ge=1)
-    points: list[MetricPointIn] = Field(max_length=100_000)
+    points: list[MetricPointIn] = Field(default=[], max_length=100_000)
+    series: list[MetricSeriesIn] = Field(default=[], max_length=1_000)
 
 
 class FinishIn(BaseModel):

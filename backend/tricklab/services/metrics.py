@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
+from dataclasses import dataclass
+from itertools import repeat
 
 from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
@@ -42,8 +45,48 @@ def insert_points(db_session: Session, run_id: int, points: Sequence[ReportedPoi
     rollups.refresh(db_session, run_id, steps_by_key)
 
 
-def log_metrics(*, db_session: Session, run_id: int, attempt: int, points: Sequence[ReportedPoint]) -> None:
-    """Write a batch for ``attempt`` in one transaction; points of a superseded attempt are refused."""
+@dataclass(frozen=True)
+class Columns:
+    """One key's points as parallel sequences (the REST batch's columnar ``series`` form)."""
+
+    key: str
+    steps: Sequence[int]
+    values: Sequence[float]
+    wall_times: Sequence[float]
+
+
+def insert_columns(db_session: Session, run_id: int, series: Sequence[Columns]) -> None:
+    """``insert_points`` for columnar batches: rows zipped straight from the arrays, no object per point."""
+    rows: list[tuple[int, str, int, float | None, str | None, float]] = []
+    steps_by_key: dict[str, list[int]] = {}
+    for s in series:
+        if not len(s.steps) == len(s.values) == len(s.wall_times):
+            raise ValueError(f"series {s.key!r}: steps, values and wall_times differ in length")
+        if all(map(math.isfinite, s.values)):
+            # the common case: every value is stored as is, with no non-finite flag
+            rows.extend(zip(repeat(run_id), repeat(s.key), s.steps, s.values, repeat(None), s.wall_times, strict=False))
+        else:
+            for step, value, wall in zip(s.steps, s.values, s.wall_times, strict=True):
+                stored, flag = split_value(value)
+                rows.append((run_id, s.key, step, stored, flag, wall))
+        steps_by_key.setdefault(s.key, []).extend(s.steps)
+    if not rows:
+        return
+    connection = db_session.connection()
+    marker = "?" if connection.dialect.paramstyle == "qmark" else "%s"
+    connection.exec_driver_sql(_INSERT_SQL.format(marker), rows)
+    rollups.refresh(db_session, run_id, steps_by_key)
+
+
+def log_metrics(
+    *,
+    db_session: Session,
+    run_id: int,
+    attempt: int,
+    points: Sequence[ReportedPoint] = (),
+    series: Sequence[Columns] = (),
+) -> None:
+    """Write a batch (points and/or series) for ``attempt`` in one transaction; a superseded attempt is refused."""
     begin_write(db_session)
     current = db_session.scalar(select(Run.attempt).where(Run.id == run_id))
     if current is None:
@@ -53,6 +96,7 @@ def log_metrics(*, db_session: Session, run_id: int, attempt: int, points: Seque
         db_session.rollback()
         raise ConflictError(f"run {run_id} is held by attempt {current}, not {attempt}")
     insert_points(db_session, run_id, points)
+    insert_columns(db_session, run_id, series)
     db_session.commit()
 
 

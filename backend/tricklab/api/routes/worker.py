@@ -66,10 +66,11 @@ def record_resume(run_id: int, body: ResumeIn, db_session: SessionDep, principal
 
 @router.post("/{run_id}/metrics", status_code=status.HTTP_204_NO_CONTENT, response_class=Response)
 def post_metrics(run_id: int, body: MetricsIn, db_session: SessionDep, principal: WorkerDep) -> Response:
-    """Store a batch of points, idempotent on (run, key, step)."""
+    """Store a batch of points (``points`` and/or columnar ``series``), idempotent on (run, key, step)."""
     access.run_in_team(db_session=db_session, run_id=run_id, team_id=principal.team_id)
     points = [MetricPoint(key=p.key, step=p.step, value=p.value, wall_time=p.wall_time) for p in body.points]
-    metrics.log_metrics(db_session=db_session, run_id=run_id, attempt=body.attempt, points=points)
+    series = [metrics.Columns(s.key, s.steps, s.values, s.wall_times) for s in body.series]
+    metrics.log_metrics(db_session=db_session, run_id=run_id, attempt=body.attempt, points=points, series=series)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
