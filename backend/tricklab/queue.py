@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 def _tune_embedded_broker(settings: Settings) -> None:
     # kombu hands every transport option to create_engine, so the poll interval can
     # only be set on the Transport class, where kombu's virtual transport reads it
-    # (default 1 s => a worker idles ~1 s between runs; 0.1 s => ~0.1 s).
+    # (kombu's default 1 s => a worker idles ~1 s between runs; ours, 0.02 s => ~0.02 s).
     kombu_sqla.Transport.polling_interval = settings.broker_poll_seconds
 
 
