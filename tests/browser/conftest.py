@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -54,17 +55,16 @@ def wait_healthy(base_url: str, proc: subprocess.Popen[bytes], log: Path, timeou
     raise RuntimeError(f"tricklab up did not answer /healthz in {timeout:.0f}s:\n{log.read_text()[-4000:]}")
 
 
-@pytest.fixture(scope="session")
-def tricklab_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """Base URL of a real `tricklab up` (API + embedded worker) on a fresh data dir."""
-    data_dir = tmp_path_factory.mktemp("tricklab-data")
-    log = data_dir / "up.log"
+@contextmanager
+def running_tricklab(command: list[str], data_dir: Path) -> Iterator[str]:
+    """Start `tricklab <command> --host --port` on a fresh data dir; yield its base URL; stop its process group."""
+    log = data_dir / f"{command[0]}.log"
     port = free_port()
     env = {**os.environ, "TRICKLAB_DATA_DIR": str(data_dir), "TRICKLAB_ADMIN_TOKEN": TEST_ADMIN_TOKEN}
     with log.open("wb") as out:
-        # Own process group, so teardown stops the server and the worker it started.
+        # Own process group, so teardown also stops the worker `tricklab up` starts.
         proc = subprocess.Popen(
-            [_tricklab_bin(), "up", "--host", "127.0.0.1", "--port", str(port), "--data-dir", str(data_dir)],
+            [_tricklab_bin(), *command, "--host", "127.0.0.1", "--port", str(port)],
             stdout=out,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
@@ -84,6 +84,14 @@ def tricklab_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait(timeout=5)
+
+
+@pytest.fixture(scope="session")
+def tricklab_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Base URL of a real `tricklab up` (API + embedded worker) on a fresh data dir."""
+    data_dir = tmp_path_factory.mktemp("tricklab-data")
+    with running_tricklab(["up", "--data-dir", str(data_dir)], data_dir) as base_url:
+        yield base_url
 
 
 @pytest.fixture(scope="session")

@@ -10,9 +10,6 @@ from the real store in seconds, without training.
 from __future__ import annotations
 
 import math
-import os
-import signal
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,12 +18,10 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.browser.conftest import _tricklab_bin, wait_healthy
-from tests.conftest import REPO_ROOT, free_port
+from tests.browser.conftest import ADMIN_HEADERS, login_with_token, running_tricklab
 
 pytestmark = pytest.mark.browser
 
-ADMIN_TOKEN = "tl_browser_views_admin_token_0123456789"
 PLANTED = {"relu": 0.05, "warmup": 0.02, "dropout": -0.03}
 STEPS = 60
 
@@ -35,38 +30,11 @@ STEPS = 60
 def api_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[httpx.Client]:
     """A real `tricklab server` with no worker: runs stay queued until the test reports them."""
     data_dir: Path = tmp_path_factory.mktemp("views-data")
-    log = data_dir / "server.log"
-    port = free_port()
-    env = {**os.environ, "TRICKLAB_DATA_DIR": str(data_dir), "TRICKLAB_ADMIN_TOKEN": ADMIN_TOKEN}
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [_tricklab_bin(), "server", "--host", "127.0.0.1", "--port", str(port)],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            env=env,
-            cwd=REPO_ROOT,
-            start_new_session=True,
-        )
-    base_url = f"http://127.0.0.1:{port}"
-    try:
-        wait_healthy(base_url, proc, log)
-        with httpx.Client(
-            base_url=base_url, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}, timeout=30.0
-        ) as client:
-            yield client
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=5)
-
-
-def login(page: Any, base_url: str) -> None:
-    """Open the dashboard with the admin token (the dashboard swaps it for a session)."""
-    page.goto(f"{base_url}/?token={ADMIN_TOKEN}")
+    with (
+        running_tricklab(["server"], data_dir) as base_url,
+        httpx.Client(base_url=base_url, headers=ADMIN_HEADERS, timeout=30.0) as client,
+    ):
+        yield client
 
 
 def planted_accuracy(tricks: list[str], seed: int) -> float:
@@ -116,7 +84,7 @@ def test_analysis_views_and_controls(page: Any, api_server: httpx.Client) -> Non
     assert created.status_code == 201, created.text
     exp_id = created.json()["id"]
     base_url = str(api_server.base_url)
-    login(page, base_url)
+    login_with_token(page, base_url)
     page.goto(f"{base_url}/#/experiments/{exp_id}")
     page.wait_for_selector("#experiment-status [data-status=queued]")
     for run in all_runs(api_server, exp_id):  # the page follows along over the live stream
@@ -182,7 +150,7 @@ def test_cancel_a_run_and_the_experiment(page: Any, api_server: httpx.Client) ->
     spec = {"name": "to cancel", "task": "digits", "factors": ["relu", "warmup"], "seeds": 2}
     exp_id = api_server.post("/api/v1/experiments", json=spec).json()["id"]
     base_url = str(api_server.base_url)
-    login(page, base_url)
+    login_with_token(page, base_url)
     page.goto(f"{base_url}/#/experiments/{exp_id}")
     page.wait_for_selector("#runs-table tr[data-status=queued] [data-testid=cancel-run]")
     row = page.locator("#runs-table tr[data-status=queued]").last
