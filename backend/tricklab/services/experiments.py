@@ -38,10 +38,7 @@ DISPATCH_INLINE_MAX = 256
 def _expand(spec: ExperimentSpec) -> tuple[ResolvedSpec, list[Combination], int]:
     """The resolved spec, its design's combinations and the number of runs (combinations x seeds)."""
     resolved = resolve_spec(spec)
-    try:
-        combos = expand_design(resolved)
-    except NotImplementedError as exc:
-        raise SpecError([ParamError(("design",), f"design {spec.design!r} is not supported yet ({exc})")]) from exc
+    combos = expand_design(resolved)
     if not combos or spec.seeds < 1:
         raise SpecError([ParamError(("factors",), "the design has no valid combination")])
     return resolved, combos, len(combos) * spec.seeds
