@@ -195,9 +195,15 @@ export async function render(container, { id: pageId, shareToken }) {
       do {
         again = false;
         try {
-          await Promise.all([loadCurves(), loadAnalysis()]);
+          // Curves are drawn as soon as they arrive, before the analysis charts: on a large
+          // experiment drawing every analysis view holds the main thread for a second or more.
+          const analysis = loadAnalysis();
+          analysis.catch(() => {}); // awaited below; this only keeps it from counting as unhandled meanwhile
+          await loadCurves();
           if (state.stopped) return;
           drawCurves();
+          await analysis;
+          if (state.stopped) return;
           drawAnalysis();
         } catch (err) {
           showNotice(`Could not load results: ${err.message}`);
