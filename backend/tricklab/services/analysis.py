@@ -89,9 +89,7 @@ def load_table(*, db_session: Session, experiment_id: int) -> tuple[Experiment, 
             error=r.error,
         )
         # the columns a run record needs, not whole rows: decoding every run's config JSON took ~0.2 s for 1,024 runs
-        for r in db_session.execute(
-            select(*_RECORD_COLUMNS).where(Run.experiment_id == experiment_id).order_by(Run.id)
-        )
+        for r in db_session.execute(select(*_RECORD_COLUMNS).where(Run.experiment_id == experiment_id).order_by(Run.id))
     ]
     table = RunTable(
         runs=runs,
