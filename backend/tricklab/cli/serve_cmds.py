@@ -1,8 +1,8 @@
 """Commands that run tricklab's processes: up, server, worker, migrate.
 
-Import order matters here: the API process must never load torch or
-``tricklab_worker``, and a worker must pin CUDA_VISIBLE_DEVICES before torch
-loads; so the API and worker modules are imported inside the commands that use them.
+The API process must never load torch or ``tricklab_worker``: ``worker`` execs
+``python -m tricklab_worker.cli worker`` (see worker/tricklab_worker/cli.py), and
+the server modules are imported inside the commands that serve.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import webbrowser
 from pathlib import Path
 from types import FrameType
 
+from tricklab.cli.run_cmd import exec_worker_cli
 from tricklab.cli.supervisor import WorkerSupervisor, worker_command
 from tricklab.config import Settings, get_settings
 
@@ -116,36 +117,26 @@ def _redact(url: str) -> str:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
-    if args.gpu is not None:
-        os.environ["CUDA_VISIBLE_DEVICES"] = str(args.gpu)
+    argv = ["worker", "--concurrency", str(args.concurrency), "--loglevel", args.loglevel]
+    for flag, value in (("--gpu", args.gpu), ("--threads", args.threads), ("--api-url", args.api_url)):
+        if value is not None:
+            argv += [flag, str(value)]
     if args.amp:
-        os.environ["TRICKLAB_WORKER_AMP"] = "1"
-    if args.api_url:
-        # Remote worker: report through the REST API with TRICKLAB_TOKEN; no database access needed.
-        os.environ["TRICKLAB_WORKER_API_URL"] = args.api_url
-    settings = _settings()
-    from tricklab_worker.runner import THREADS_ENV, threads_for_share
+        argv.append("--amp")
+    return exec_worker_cli(argv)
 
-    threads = args.threads or int(os.environ.get(THREADS_ENV) or threads_for_share(args.concurrency))
-    os.environ[THREADS_ENV] = str(threads)
-    from tricklab_worker.celery_app import app
 
-    where = f"gpu{args.gpu}" if args.gpu is not None else "cpu"
-    argv = [
-        "worker",
-        f"--loglevel={args.loglevel}",
-        f"--concurrency={args.concurrency}",
-        "--prefetch-multiplier=1",
-        f"--queues={settings.queue_name}",
-        f"--hostname=tricklab-{where}-{os.getpid()}@%h",
-        # The lease in SQL tracks liveness; Celery's own gossip and event heartbeats
-        # only add broker traffic (and the embedded broker has no fanout for them).
-        "--without-gossip",
-        "--without-mingle",
-        "--without-heartbeat",
-    ]
-    app.worker_main(argv=argv)
-    return 0
+def add_worker_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """The arguments of ``tricklab worker`` (shared with the worker-side command that trains)."""
+    p.add_argument("--gpu", type=int, default=None, help="train on this GPU only (sets CUDA_VISIBLE_DEVICES)")
+    p.add_argument("--concurrency", type=int, default=1, help="runs trained at once by this worker")
+    p.add_argument("--threads", type=int, default=None, help="torch threads per run (default: share of the cores)")
+    p.add_argument("--amp", action="store_true", help="train under bf16 autocast on the GPU")
+    p.add_argument(
+        "--api-url", default=None, help="report through this server's REST API (token in TRICKLAB_TOKEN), not SQL"
+    )
+    p.add_argument("--loglevel", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    return p
 
 
 def add_serve_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -168,15 +159,7 @@ def add_serve_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser])
     p.set_defaults(func=cmd_server)
 
     p = sub.add_parser("worker", help="start a Celery worker that trains runs (one per GPU)")
-    p.add_argument("--gpu", type=int, default=None, help="train on this GPU only (sets CUDA_VISIBLE_DEVICES)")
-    p.add_argument("--concurrency", type=int, default=1, help="runs trained at once by this worker")
-    p.add_argument("--threads", type=int, default=None, help="torch threads per run (default: share of the cores)")
-    p.add_argument("--amp", action="store_true", help="train under bf16 autocast on the GPU")
-    p.add_argument(
-        "--api-url", default=None, help="report through this server's REST API (token in TRICKLAB_TOKEN), not SQL"
-    )
-    common(p)
-    p.set_defaults(func=cmd_worker)
+    add_worker_arguments(p).set_defaults(func=cmd_worker)
 
     p = sub.add_parser("migrate", help="apply database migrations (the one-shot step of a team deployment)")
     p.set_defaults(func=cmd_migrate)

@@ -22,8 +22,11 @@ log = logging.getLogger(__name__)
 
 
 def worker_command(extra: Sequence[str] = ()) -> list[str]:
-    """``tricklab worker`` with this interpreter (works from a venv without the script on PATH)."""
-    return [sys.executable, "-m", "tricklab.cli.main", "worker", *extra]
+    """``tricklab worker`` with this interpreter (works from a venv without the script on PATH).
+
+    Named by module, never imported: the process that supervises is the API server's.
+    """
+    return [sys.executable, "-m", "tricklab_worker.cli", "worker", *extra]
 
 
 class WorkerSupervisor:
