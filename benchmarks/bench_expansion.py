@@ -27,22 +27,11 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import Summary, api_client, header, parser, sqlite_url, verdict
+from tricklab.catalog.tricks import TRICKS
 
 TARGET_S = 2.0
-DIGITS_TRICKS = [
-    "cyclic_lr",
-    "focal_loss",
-    "warmup",
-    "flooding",
-    "dropout",
-    "batch_norm",
-    "group_norm",
-    "label_smoothing",
-    "relu",
-    "radam",
-    "adversarial",
-    "skip_connection",
-]
+# wgan applies only to GAN tasks: every other trick applies to digits.
+DIGITS_TRICKS = [name for name, trick in TRICKS.items() if "classification" in trick.applies_to]
 
 
 class CountingProducer:

@@ -18,6 +18,22 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS_DIR = REPO_ROOT / "test-artifacts"
 POSTGRES_URL = os.environ.get("TRICKLAB_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("TRICKLAB_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+# The trick names of DESIGN.md: a contract, stated once for every test that checks a catalog listing.
+CANONICAL_TRICKS = (
+    "cyclic_lr",
+    "focal_loss",
+    "warmup",
+    "flooding",
+    "dropout",
+    "batch_norm",
+    "group_norm",
+    "label_smoothing",
+    "relu",
+    "radam",
+    "adversarial",
+    "wgan",
+    "skip_connection",
+)
 CHROMIUM = os.environ.get("TRICKLAB_TEST_CHROMIUM", "/usr/bin/chromium")
 # Every server the tests start bootstraps this admin token (TRICKLAB_ADMIN_TOKEN); clients send it.
 TEST_ADMIN_TOKEN = "tl_test-admin-token-for-the-suite-0123456789"

@@ -7,21 +7,7 @@ from tricklab.catalog.params import validate_params
 from tricklab.catalog.tasks import BUILTIN_TASKS
 from tricklab.catalog.tricks import TRICK_NAMES, TRICKS
 
-CANONICAL = [
-    "cyclic_lr",
-    "focal_loss",
-    "warmup",
-    "flooding",
-    "dropout",
-    "batch_norm",
-    "group_norm",
-    "label_smoothing",
-    "relu",
-    "radam",
-    "adversarial",
-    "wgan",
-    "skip_connection",
-]
+from tests.conftest import CANONICAL_TRICKS as CANONICAL
 
 
 def test_catalog_holds_exactly_the_thirteen_canonical_tricks() -> None:
