@@ -6,9 +6,10 @@ import json
 import math
 
 import httpx
+import numpy as np
 import pytest
 from tricklab.reporting import MetricPoint
-from tricklab_worker.rest_reporter import ReportError, RestRunReporter, json_float
+from tricklab_worker.rest_reporter import ReportError, RestRunReporter, encode_body, json_float
 
 
 def reporter_for(answers: list[httpx.Response | Exception], seen: list[httpx.Request]) -> RestRunReporter:
@@ -63,3 +64,26 @@ def test_permanent_refusals_and_exhausted_retries_raise() -> None:
     with pytest.raises(ReportError, match="HTTP 502"):
         failing.heartbeat(run_id=1, attempt=1, progress=0.5)
     assert json_float(-math.inf) == "-Infinity"
+
+
+def test_bodies_round_trip_every_double_and_non_finite_values_as_strings() -> None:
+    values = [0.1 + 0.2, 1 / 3, 5e-324, 1.7976931348623157e308, -0.0, 1e-5, 123456789.123456789]
+    body = json.loads(encode_body({"values": [*values, math.nan, math.inf, -math.inf], "steps": [0, 2**40]}))
+    assert body["values"] == [*values, "NaN", "Infinity", "-Infinity"]
+    assert body["steps"] == [0, 2**40]
+    # numpy scalars that are not float subclasses still encode as numbers
+    assert json.loads(encode_body({"v": [np.float32(0.5)]})) == {"v": [0.5]}
+
+
+def test_points_of_several_keys_are_sent_column_by_column_in_order() -> None:
+    seen: list[httpx.Request] = []
+    reporter = reporter_for([httpx.Response(204)], seen)
+    points = [MetricPoint(k, s, s / 7, 1_700_000_000.0 + s / 3) for s in range(50) for k in ("loss", "lr")]
+    reporter.log_metrics(run_id=3, attempt=1, points=points)
+    assert seen[0].headers["content-type"] == "application/json"
+    series = json.loads(seen[0].content)["series"]
+    assert [s["key"] for s in series] == ["loss", "lr"]
+    for s in series:
+        assert s["steps"] == list(range(50))
+        assert s["values"] == [step / 7 for step in range(50)]
+        assert s["wall_times"] == [1_700_000_000.0 + step / 3 for step in range(50)]

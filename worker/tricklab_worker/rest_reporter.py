@@ -17,16 +17,25 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import httpx
+from pydantic_core import to_json
 from tricklab.reporting import ClaimedRun, MetricPoint, TerminalStatus
 from tricklab.schemas.run_config import RunConfig
 
 log = logging.getLogger(__name__)
 
 RETRY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
+_JSON = {"Content-Type": "application/json"}
 
 
 class ReportError(RuntimeError):
     """The API refused a report for good (not a transient failure), or kept failing past the retry budget."""
+
+
+def encode_body(body: Mapping[str, Any]) -> bytes:
+    """JSON bytes of a request body; NaN and infinities become the strings the API reads back."""
+    # pydantic-core's serializer writes floats ~9x faster than json.dumps (shortest round-trip
+    # form, parsed back to the same double), about 0.6 ms of every 1,000-point batch (issue 7).
+    return to_json(body, inf_nan_mode="strings", fallback=float)
 
 
 def json_float(value: float) -> float | str:
@@ -70,11 +79,12 @@ class RestRunReporter:
         deadline = time.monotonic() + budget
         delay = self._backoff_initial
         tries = 0
+        content = encode_body(body)
         while True:
             tries += 1
             problem: str
             try:
-                response = self._client.post(path, json=dict(body))
+                response = self._client.post(path, content=content, headers=_JSON)
             except httpx.TransportError as exc:
                 problem = f"{type(exc).__name__}: {exc}"
             else:
@@ -132,13 +142,19 @@ class RestRunReporter:
     def log_metrics(self, *, run_id: int, attempt: int, points: Sequence[MetricPoint]) -> None:
         """Write a batch idempotently on (run, key, step); a superseded attempt's points are dropped (409)."""
         # The columnar form: one list per field and key is about half the server's work of an object per point.
-        by_key: dict[str, dict[str, list[Any]]] = {}
+        by_key: dict[str, list[MetricPoint]] = {}
         for p in points:
-            columns = by_key.setdefault(p.key, {"steps": [], "values": [], "wall_times": []})
-            columns["steps"].append(p.step)
-            columns["values"].append(json_float(p.value))
-            columns["wall_times"].append(p.wall_time)
-        body = {"attempt": attempt, "series": [{"key": key, **columns} for key, columns in by_key.items()]}
+            by_key.setdefault(p.key, []).append(p)
+        series = [
+            {
+                "key": key,
+                "steps": [p.step for p in group],
+                "values": [p.value for p in group],
+                "wall_times": [p.wall_time for p in group],
+            }
+            for key, group in by_key.items()
+        ]
+        body = {"attempt": attempt, "series": series}
         response = self._post(f"/api/v1/runs/{run_id}/metrics", body)
         if response.status_code == 409:
             return
