@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from fastapi.encoders import jsonable_encoder
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from tricklab.db.models import FinalMetric, MetricPoint, Run
+from tricklab.reporting import MetricPoint as ReportedPoint
+from tricklab.services import analysis, leases, metrics
+from tricklab.services.payload_cache import CACHE
 
 SPEC: dict[str, Any] = {
     "name": "ls-warmup",
@@ -129,3 +134,74 @@ def test_a_queued_experiment_renders_empty(client: TestClient) -> None:
     assert [r["n_pairs"] for r in body["one_at_a_time"]] == [0, 0]
     curves = client.get(f"/api/v1/experiments/{exp_id}/curves").json()
     assert [c["key"] for c in curves["combinations"]] == ["label_smoothing+warmup", "warmup", "label_smoothing"]
+
+
+@pytest.fixture
+def empty_cache() -> Iterator[None]:
+    CACHE.clear()
+    yield
+    CACHE.clear()
+
+
+def _reference(db_session: Session, kind: str, experiment: int, **params: Any) -> Any:
+    """The uncached service result, serialised as FastAPI serialises a response model."""
+    fn = analysis.get_curves if kind == "curves" else analysis.get_analysis
+    return jsonable_encoder(fn(db_session=db_session, experiment_id=experiment, **params))
+
+
+@pytest.mark.parametrize(
+    ("kind", "params"),
+    [
+        ("curves", {"key": "train_loss", "points": 10}),
+        ("curves", {"key": "val_accuracy", "points": 200, "diff": "label_smoothing"}),
+        ("analysis", {}),
+        ("analysis", {"target": 0.9}),
+        ("analysis", {"metric": "test_loss"}),
+    ],
+)
+def test_cached_answers_equal_the_uncached_service(
+    client: TestClient, db_session: Session, experiment: int, empty_cache: None, kind: str, params: dict[str, Any]
+) -> None:
+    url = f"/api/v1/experiments/{experiment}/{kind}"
+    cold = client.get(url, params=params)
+    warm = client.get(url, params=params)
+    assert cold.status_code == warm.status_code == 200 and len(CACHE) == 1
+    assert cold.content == warm.content and cold.headers["etag"] == warm.headers["etag"]
+    assert cold.headers["cache-control"] == "private, no-cache"
+    assert cold.json() == _reference(db_session, kind, experiment, **params)
+    unchanged = client.get(url, params=params, headers={"If-None-Match": cold.headers["etag"]})
+    assert unchanged.status_code == 304 and unchanged.content == b""
+    assert unchanged.headers["etag"] == cold.headers["etag"]
+
+
+def test_a_live_experiment_is_recomputed_on_every_change(
+    client: TestClient, db_session: Session, experiment: int, empty_cache: None
+) -> None:
+    runs = db_session.scalars(select(Run).where(Run.experiment_id == experiment).order_by(Run.id)).all()
+    queued = runs[-1]  # the fixture's last run was never claimed
+    leases.claim_run(db_session=db_session, run_id=queued.id, attempt=1, worker_id="w", lease_seconds=30)
+    urls = {
+        "curves": (f"/api/v1/experiments/{experiment}/curves", {"key": "val_accuracy", "points": 10}),
+        "analysis": (f"/api/v1/experiments/{experiment}/analysis", {"target": 0.9}),
+    }
+
+    def check_all_current(etags: dict[str, str]) -> dict[str, str]:
+        out = {}
+        for kind, (url, params) in urls.items():
+            res = client.get(url, params=params, headers={"If-None-Match": etags.get(kind, "")})
+            assert res.status_code == 200, f"{kind} was not recomputed"
+            assert res.json() == _reference(db_session, kind, experiment, **params)
+            out[kind] = res.headers["etag"]
+        return out
+
+    etags = check_all_current({})
+    # a metric batch of the running run changes its curve and its time to target
+    acc = [ReportedPoint("val_accuracy", s, min(1.0, s / 10), float(s)) for s in range(20)]
+    metrics.log_metrics(db_session=db_session, run_id=queued.id, attempt=1, points=acc)
+    etags = check_all_current(etags)
+    # the run finishes: its status, time and final metrics change the analysis (and its curves' run table)
+    leases.finish_run(
+        db_session=db_session, run_id=queued.id, attempt=1, status="succeeded", final_metrics={"test_accuracy": 0.9}
+    )
+    new = check_all_current(etags)
+    assert new != etags

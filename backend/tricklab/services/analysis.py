@@ -19,8 +19,10 @@ from tricklab.db.models import Experiment, FinalMetric, Run
 from tricklab.design import design_info
 from tricklab.export import FORMATS, to_csv, to_json, to_latex, to_markdown
 from tricklab.schemas.spec import ExperimentSpec, SpecError, resolve_spec
+from tricklab.services import payload_cache
 from tricklab.services.curve_grid import NON_FINITE, load_grid, load_series
 from tricklab.services.errors import NotFoundError
+from tricklab.services.payload_cache import CACHE, Payload
 
 # Curves every run records (DESIGN.md metric contract): asking for one before any run logged it is not an error.
 SERIES_KEYS = frozenset({"train_loss", "lr", "grad_norm", "val_loss", "val_accuracy"})
@@ -124,6 +126,18 @@ def _design_info(exp: Experiment, table: RunTable) -> DesignInfo:
         )
 
 
+def _target(
+    exp: Experiment, metric: str, target: float | None, target_key: str | None
+) -> tuple[float | None, str | None]:
+    """The target (the spec's own for its primary metric) and the curve searched for it; (None, None) without one."""
+    if target is None and metric == exp.metric:
+        base_target = (exp.resolved or {}).get("base", {}).get("target")
+        target = float(base_target) if isinstance(base_target, int | float) else None
+    if target is None:
+        return None, None
+    return target, target_key or default_target_key(metric)
+
+
 def get_analysis(
     *,
     db_session: Session,
@@ -139,12 +153,9 @@ def get_analysis(
     known = set(table.metric_names()) | {exp.metric} | set(task.metrics if task else [])
     if metric not in known:
         raise UnknownKeyError("metric", f"experiment {experiment_id} has no final metric {metric!r}")
-    if target is None and metric == exp.metric:
-        base_target = (exp.resolved or {}).get("base", {}).get("target")
-        target = float(base_target) if isinstance(base_target, int | float) else None
+    target, target_key = _target(exp, metric, target, target_key)
     series = None
-    if target is not None:
-        target_key = target_key or default_target_key(metric)
+    if target is not None and target_key is not None:
         series = load_series(db_session=db_session, experiment_id=experiment_id, key=target_key)
     return analyze(
         experiment_id=exp.id,
@@ -177,6 +188,70 @@ def get_curves(
         bands, grid, matrix, row_of = curve_bands(cells, table.runs, series, points)
     diff_out = diff_curve(diff, cells, table.runs, grid, matrix, row_of) if diff is not None else None
     return CurvesOut(key=key, points=points, combinations=bands, diff=diff_out)
+
+
+def _lookup(
+    kind: str, experiment_id: int, params: tuple[Any, ...], fp: bytes, if_none_match: str | None
+) -> tuple[str, Payload | None]:
+    """The payload's ETag, and the answer when the client's copy or the cache already holds this state."""
+    etag = payload_cache.make_etag(kind, experiment_id, params, fp)
+    if payload_cache.etag_matches(if_none_match, etag):
+        return etag, Payload(etag=etag, body=None)
+    body = CACHE.get((kind, experiment_id, params), etag)
+    return etag, Payload(etag=etag, body=body) if body is not None else None
+
+
+def curves_json(
+    *,
+    db_session: Session,
+    experiment_id: int,
+    key: str,
+    points: int = 200,
+    diff: str | None = None,
+    if_none_match: str | None = None,
+) -> Payload:
+    """``get_curves`` as JSON bytes with an ETag, computed once per state of the experiment (per process)."""
+    fp = payload_cache.fingerprint(
+        db_session=db_session, experiment_id=experiment_id, curve_keys=[key], final_metrics=False
+    )
+    params = (key, points, diff)
+    etag, hit = _lookup("curves", experiment_id, params, fp, if_none_match)
+    if hit is not None:
+        return hit
+    out = get_curves(db_session=db_session, experiment_id=experiment_id, key=key, points=points, diff=diff)
+    body = out.model_dump_json().encode()
+    CACHE.put(("curves", experiment_id, params), etag, body)
+    return Payload(etag=etag, body=body)
+
+
+def analysis_json(
+    *,
+    db_session: Session,
+    experiment_id: int,
+    metric: str | None = None,
+    target: float | None = None,
+    target_key: str | None = None,
+    if_none_match: str | None = None,
+) -> Payload:
+    """``get_analysis`` as JSON bytes with an ETag, computed once per state of the experiment (per process)."""
+    exp = _experiment(db_session, experiment_id)
+    _, curve_key = _target(exp, metric or exp.metric, target, target_key)
+    fp = payload_cache.fingerprint(
+        db_session=db_session,
+        experiment_id=experiment_id,
+        curve_keys=[curve_key] if curve_key is not None else [],
+        final_metrics=True,
+    )
+    params = (metric, target, target_key)
+    etag, hit = _lookup("analysis", experiment_id, params, fp, if_none_match)
+    if hit is not None:
+        return hit
+    out = get_analysis(
+        db_session=db_session, experiment_id=experiment_id, metric=metric, target=target, target_key=target_key
+    )
+    body = out.model_dump_json().encode()
+    CACHE.put(("analysis", experiment_id, params), etag, body)
+    return Payload(etag=etag, body=body)
 
 
 def get_export(*, db_session: Session, experiment_id: int, fmt: str, metric: str | None = None) -> tuple[str, str]:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query, status
+from fastapi import APIRouter, Header, HTTPException, Query, status
 from fastapi.responses import Response
 
 from tricklab.analysis.schemas import AnalysisOut, CurvesOut
@@ -12,8 +12,21 @@ from tricklab.api.deps import SessionDep
 from tricklab.auth.deps import ViewerDep
 from tricklab.services import access
 from tricklab.services import analysis as service
+from tricklab.services.payload_cache import Payload
 
 router = APIRouter(prefix="/api/v1", tags=["analysis"])
+IfNoneMatch = Annotated[str | None, Header(description="an ETag of an earlier answer: 304 while it is current")]
+NOT_MODIFIED: dict[int | str, dict[str, Any]] = {
+    304: {"description": "the experiment has not changed since the ETag in If-None-Match"}
+}
+
+
+def _respond(payload: Payload) -> Response:
+    # no-cache: a browser may keep the body but revalidates it (If-None-Match) on every request
+    headers = {"ETag": payload.etag, "Cache-Control": "private, no-cache"}
+    if payload.body is None:
+        return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=headers)
+    return Response(content=payload.body, media_type="application/json", headers=headers)
 
 
 def _unprocessable(exc: service.UnknownKeyError) -> HTTPException:
@@ -21,7 +34,7 @@ def _unprocessable(exc: service.UnknownKeyError) -> HTTPException:
     return HTTPException(status_code=status.HTTP_422_UNPROCESSABLE_CONTENT, detail=detail)
 
 
-@router.get("/experiments/{experiment_id}/curves", response_model=CurvesOut)
+@router.get("/experiments/{experiment_id}/curves", response_model=CurvesOut, responses=NOT_MODIFIED)
 def get_curves(
     experiment_id: int,
     db_session: SessionDep,
@@ -29,16 +42,25 @@ def get_curves(
     key: Annotated[str, Query(min_length=1, max_length=200)] = "train_loss",
     points: Annotated[int, Query(ge=10, le=2000)] = 200,
     diff: Annotated[str | None, Query(description="a trick factor: add its paired with-minus-without curve")] = None,
-) -> CurvesOut:
+    if_none_match: IfNoneMatch = None,
+) -> Response:
     """Seed-mean curves with 95% bands per combination on a common step grid."""
     access.experiment_in_team(db_session=db_session, experiment_id=experiment_id, team_id=principal.team_id)
     try:
-        return service.get_curves(db_session=db_session, experiment_id=experiment_id, key=key, points=points, diff=diff)
+        payload = service.curves_json(
+            db_session=db_session,
+            experiment_id=experiment_id,
+            key=key,
+            points=points,
+            diff=diff,
+            if_none_match=if_none_match,
+        )
     except service.UnknownKeyError as exc:
         raise _unprocessable(exc) from exc
+    return _respond(payload)
 
 
-@router.get("/experiments/{experiment_id}/analysis", response_model=AnalysisOut)
+@router.get("/experiments/{experiment_id}/analysis", response_model=AnalysisOut, responses=NOT_MODIFIED)
 def get_analysis(
     experiment_id: int,
     db_session: SessionDep,
@@ -46,15 +68,22 @@ def get_analysis(
     metric: Annotated[str | None, Query(max_length=200, description="a final metric; default the primary")] = None,
     target: Annotated[float | None, Query(description="target value for steps/seconds to target")] = None,
     target_key: Annotated[str | None, Query(max_length=200, description="curve searched for the target")] = None,
-) -> AnalysisOut:
+    if_none_match: IfNoneMatch = None,
+) -> Response:
     """Per-combination summary, effects, interactions, one-at-a-time table, speed and design info."""
     access.experiment_in_team(db_session=db_session, experiment_id=experiment_id, team_id=principal.team_id)
     try:
-        return service.get_analysis(
-            db_session=db_session, experiment_id=experiment_id, metric=metric, target=target, target_key=target_key
+        payload = service.analysis_json(
+            db_session=db_session,
+            experiment_id=experiment_id,
+            metric=metric,
+            target=target,
+            target_key=target_key,
+            if_none_match=if_none_match,
         )
     except service.UnknownKeyError as exc:
         raise _unprocessable(exc) from exc
+    return _respond(payload)
 
 
 @router.get("/experiments/{experiment_id}/export")
