@@ -7,7 +7,16 @@ import math
 import numpy as np
 import pytest
 from scipy import stats
-from tricklab.analysis.curves import Series, band, common_grid, curve_bands, diff_curve, first_reach, to_grid
+from tricklab.analysis.curves import (
+    Series,
+    band,
+    common_grid,
+    curve_bands,
+    diff_curve,
+    first_reach,
+    t975,
+    to_grid,
+)
 from tricklab.analysis.table import Cell, RunRecord
 
 
@@ -18,6 +27,13 @@ def test_band_matches_a_t_interval_and_handles_one_seed() -> None:
     assert mean[0] == 3.0 and (lo[0], hi[0]) == (pytest.approx(ref[0]), pytest.approx(ref[1]))
     assert (mean[1], lo[1], hi[1], n[1]) == (2.0, 2.0, 2.0, 1)
     assert math.isnan(mean[2]) and n[2] == 0
+
+
+def test_t_quantiles_are_scipys_array_call_exactly() -> None:
+    df = np.array([[3, 1, 3], [2000, 5, 1]])
+    assert t975(df).shape == df.shape and t975(df).tolist() == stats.t.ppf(0.975, df).tolist()
+    every = np.arange(1, 1500)
+    assert np.array_equal(t975(every), stats.t.ppf(0.975, every))
 
 
 def test_exact_grid_and_bucket_grid() -> None:
