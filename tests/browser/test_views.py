@@ -39,7 +39,7 @@ def api_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[httpx.Clien
 
 def planted_accuracy(tricks: list[str], seed: int) -> float:
     noise = [0.004, -0.003, 0.001][seed % 3]
-    return 0.9 + sum(PLANTED[t] for t in tricks) + noise
+    return 0.9 + sum(PLANTED.get(t, 0.0) for t in tricks) + noise
 
 
 def report_run(client: httpx.Client, run: dict[str, Any]) -> None:
@@ -49,7 +49,7 @@ def report_run(client: httpx.Client, run: dict[str, Any]) -> None:
     claim = client.post(f"/api/v1/runs/{run_id}/claim", json={"attempt": 1, "worker_id": "planted"})
     assert claim.status_code == 200, claim.text
     final = planted_accuracy(tricks, run["seed"])
-    rate = 0.05 + 0.02 * len(tricks)
+    rate = 0.05 + 0.02 * len(tricks) + 0.002 * run["seed"]  # seeds differ, so curve bands have a width
     points = []
     for step in range(1, STEPS + 1):
         points.append({"key": "train_loss", "step": step, "value": 2.3 * math.exp(-rate * step), "wall_time": step})
@@ -108,7 +108,9 @@ def test_analysis_views_and_controls(page: Any, api_server: httpx.Client) -> Non
         # all-on minus all-but-this-trick, paired by seed: the seed noise cancels exactly
         assert oat[trick]["mean_diff"] == pytest.approx(effect, abs=1e-9)
 
-    # Parallel coordinates: the three tricks and the metric.
+    # Parallel coordinates: the three tricks and the metric, drawn once scrolled near.
+    page.locator("#parallel-chart").scroll_into_view_if_needed()
+    page.wait_for_function("() => (document.getElementById('parallel-chart').data || []).length === 1")
     dims = page.evaluate("document.getElementById('parallel-chart').data[0].dimensions.map(d => d.label)")
     assert dims == ["warmup", "relu", "dropout", "test_accuracy"]
 
@@ -166,3 +168,80 @@ def test_cancel_a_run_and_the_experiment(page: Any, api_server: httpx.Client) ->
     while {r["status"] for r in all_runs(api_server, exp_id)} != {"cancelled"} and time.monotonic() < deadline:
         time.sleep(0.2)
     assert {r["status"] for r in all_runs(api_server, exp_id)} == {"cancelled"}
+
+
+MANY_FACTORS = ["cyclic_lr", "focal_loss", "warmup", "flooding", "dropout", "relu"]
+
+
+def test_a_settled_experiment_with_many_combinations(page: Any, api_server: httpx.Client) -> None:
+    """64 combinations: compact curves with the band in the hover, one load, parallel coordinates on demand."""
+    spec = {"name": "many", "task": "digits", "factors": MANY_FACTORS, "seeds": 2}
+    created = api_server.post("/api/v1/experiments", json=spec)
+    assert created.status_code == 201, created.text
+    exp_id = created.json()["id"]
+    experiment = api_server.get(f"/api/v1/experiments/{exp_id}").json()
+    combos = {c["key"] for c in experiment["combinations"]}
+    assert len(combos) == 64
+    for run in all_runs(api_server, exp_id):
+        report_run(api_server, run)
+    curves = api_server.get(f"/api/v1/experiments/{exp_id}/curves", params={"key": "train_loss", "points": 200})
+    expected = curves.json()
+
+    data_requests: list[str] = []
+    page.on("request", lambda r: data_requests.append(r.url) if f"/api/v1/experiments/{exp_id}/" in r.url else None)
+    base_url = str(api_server.base_url)
+    login_with_token(page, base_url)
+    page.goto(f"{base_url}/#/experiments/{exp_id}")
+    page.wait_for_selector("#runs-table tr[data-status=succeeded]")
+    page.wait_for_function(
+        "() => { const d = document.getElementById('accuracy-chart').data; return d && d[0].x.length === 64; }"
+    )
+
+    # One trace per colour; each combination's line is its seed mean, its hover gives n and the band.
+    traces = page.evaluate(
+        "document.getElementById('curves-train_loss').data"
+        ".map(t => ({x: t.x, y: t.y, customdata: t.customdata, meta: t.meta, showlegend: t.showlegend}))"
+    )
+    assert 0 < len(traces) <= 16 and all(t["meta"]["role"] == "means" and not t["showlegend"] for t in traces)
+    drawn = [key for t in traces for key in t["meta"]["combos"]]
+    assert sorted(drawn) == sorted(combos)
+    for t in traces:
+        segments = zip(t["meta"]["combos"], split_at_gaps(t), strict=True)
+        for key, (steps, means, hover) in segments:
+            want = next(c for c in expected["combinations"] if c["key"] == key)
+            assert steps == want["steps"] and means == pytest.approx(want["mean"])
+            assert [h[1] for h in hover] == want["n"]
+            assert [h[2] for h in hover] == pytest.approx(want["lo"])
+            assert [h[3] for h in hover] == pytest.approx(want["hi"])
+            assert all(lo < hi for lo, hi in zip(want["lo"], want["hi"], strict=True))
+
+    # Focus dims whole combinations: every trace is either all with the trick or all without.
+    page.select_option("#focus-trick", "relu")
+    widths = page.evaluate("document.getElementById('curves-train_loss').data.map(t => [t.meta.combos, t.line.width])")
+    for keys, width in widths:
+        assert {("relu" in key.split("+")) for key in keys} == {width == 1.5}
+
+    # Settled before the page opened: the stream's snapshot and end reload nothing.
+    page.wait_for_timeout(1000)
+    assert sum("/analysis" in url for url in data_requests) == 1, data_requests
+    assert sum("/curves" in url for url in data_requests) == 2, data_requests
+
+    # Parallel coordinates are drawn only once scrolled near.
+    assert page.evaluate("document.getElementById('parallel-chart').data === undefined")
+    page.locator("#parallel-chart").scroll_into_view_if_needed()
+    page.wait_for_function("() => (document.getElementById('parallel-chart').data || []).length === 1")
+
+
+def split_at_gaps(trace: dict[str, Any]) -> list[tuple[list[int], list[float], list[list[Any]]]]:
+    """The null-separated segments of a compact curves trace: (steps, means, hover data) per combination."""
+    out: list[tuple[list[int], list[float], list[list[Any]]]] = []
+    current: tuple[list[int], list[float], list[list[Any]]] = ([], [], [])
+    for x, y, hover in zip(trace["x"], trace["y"], trace["customdata"], strict=True):
+        if x is None:
+            out.append(current)
+            current = ([], [], [])
+        else:
+            current[0].append(x)
+            current[1].append(y)
+            current[2].append(hover)
+    return out

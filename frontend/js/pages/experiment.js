@@ -1,11 +1,14 @@
 // Experiment page: live over the SSE stream (snapshot/update/end, never polling runs).
 // Cheap parts (header, progress, runs table) redraw on each event, throttled; the
 // aggregated views (curves, analysis) refetch at most every REFRESH_MS while it runs.
+// An experiment already settled when the page opens is loaded once, at once, without
+// waiting for the stream, and its stream's snapshot and end reload nothing.
 import { api, ApiError, sharedApi } from "/js/api.js";
 import { fallbackAnalysis } from "/js/analysis_fallback.js";
 import { h, replaceChildren, throttle } from "/js/dom.js";
 import { buildLayout, drawDesignInfo, drawHeader } from "/js/pages/experiment_layout.js";
 import { mountSharing } from "/js/pages/experiment_sharing.js";
+import { drawWhenNear, loadPlotly, yieldToBrowser } from "/js/plot.js";
 import { renderAccuracyChart } from "/js/views/accuracy_chart.js";
 import { comboTable } from "/js/views/combo_table.js";
 import { renderCurves, renderDiffCurve } from "/js/views/curves.js";
@@ -122,16 +125,21 @@ export async function render(container, { id: pageId, shareToken }) {
   const drawLiveThrottled = throttle(drawLive, LIVE_MS);
 
   function drawCurves() {
+    for (const [key] of CURVE_KEYS) drawCurve(key);
+    drawDiff();
+  }
+
+  function drawCurve(key) {
     const c = state.controls;
-    for (const [key, label] of CURVE_KEYS) {
-      const target = key === "train_loss" ? el.trainLoss : el.valAccuracy;
-      const data = onlyChosen(state.curves[key]);
-      if (data?.error) {
-        react404(target, data.error);
-        continue;
-      }
-      renderCurves(target, data, { colorIndex, smoothing: c.smoothing, logY: c.logY, focusTrick: c.focusTrick, yTitle: label });
-    }
+    const target = key === "train_loss" ? el.trainLoss : el.valAccuracy;
+    const label = CURVE_KEYS.find(([k]) => k === key)[1];
+    const data = onlyChosen(state.curves[key]);
+    if (data?.error) react404(target, data.error);
+    else renderCurves(target, data, { colorIndex, smoothing: c.smoothing, logY: c.logY, focusTrick: c.focusTrick, yTitle: label });
+  }
+
+  function drawDiff() {
+    const c = state.controls;
     const diffSource = state.curves[c.diffKey];
     renderDiffCurve(el.diff, c.diffTrick ? diffSource?.diff ?? { trick: c.diffTrick, steps: [] } : null, {
       smoothing: c.smoothing, keyLabel: c.diffKey,
@@ -148,27 +156,27 @@ export async function render(container, { id: pageId, shareToken }) {
     replaceChildren(target, h("div", { class: "chart-empty" }, message));
   }
 
-  function drawAnalysis() {
+  // In steps with a paint between them: on a large experiment each chart holds the main thread.
+  async function drawAnalysis() {
     const a = state.analysis;
     if (!a) return;
-    renderAccuracyChart(el.accuracy, a, { colorIndex });
     drawDesignInfo(el, a);
-    renderForest(el.effects, a.effects, { metric: a.metric });
-    renderInteractionHeatmap(el.interactions, a.interactions, a.design?.trick_factors ?? []);
     combos.update(a);
     renderOneAtATime(el.oat, a);
-    renderParallel(el.parallel, a);
+    renderForest(el.effects, a.effects, { metric: a.metric });
+    renderInteractionHeatmap(el.interactions, a.interactions, a.design?.trick_factors ?? []);
+    // Parallel coordinates (WebGL) take over a second for 256 combinations: only when scrolled near.
+    drawWhenNear(el.parallel, () => renderParallel(el.parallel, a));
+    await yieldToBrowser();
+    if (state.stopped) return;
+    // Last: once the accuracy chart shows an analysis, so do the views above.
+    renderAccuracyChart(el.accuracy, a, { colorIndex });
   }
 
-  async function loadCurves() {
+  function loadCurve(key) {
     const diff = state.controls.diffTrick;
-    await Promise.all(CURVE_KEYS.map(async ([key]) => {
-      try {
-        state.curves[key] = await reader.experimentCurves(id, key, 200, diff || undefined);
-      } catch (err) {
-        state.curves[key] = { error: `Curves are not available: ${err.message}` };
-      }
-    }));
+    return reader.experimentCurves(id, key, 200, diff || undefined)
+      .catch((err) => ({ error: `Curves are not available: ${err.message}` }));
   }
 
   async function loadAnalysis() {
@@ -195,16 +203,28 @@ export async function render(container, { id: pageId, shareToken }) {
       do {
         again = false;
         try {
-          // Curves are drawn as soon as they arrive, before the analysis charts: on a large
-          // experiment drawing every analysis view holds the main thread for a second or more.
+          // The first curves alone first: the server answers the page's requests mostly one
+          // at a time, so they would otherwise wait behind the analysis and the other key.
+          // Plotly parses meanwhile; each view is drawn as soon as it can be, the first first.
+          const [[firstKey], ...otherKeys] = CURVE_KEYS;
+          const first = loadCurve(firstKey);
+          const plotly = loadPlotly();
+          state.curves[firstKey] = await first;
+          const others = Promise.all(otherKeys.map(async ([key]) => { state.curves[key] = await loadCurve(key); }));
           const analysis = loadAnalysis();
           analysis.catch(() => {}); // awaited below; this only keeps it from counting as unhandled meanwhile
-          await loadCurves();
+          await plotly;
           if (state.stopped) return;
-          drawCurves();
+          drawCurve(firstKey);
+          await yieldToBrowser();
+          await others;
+          if (state.stopped) return;
+          for (const [key] of otherKeys) drawCurve(key);
+          drawDiff();
+          await yieldToBrowser();
           await analysis;
           if (state.stopped) return;
-          drawAnalysis();
+          await drawAnalysis();
         } catch (err) {
           showNotice(`Could not load results: ${err.message}`);
         }
@@ -256,6 +276,8 @@ export async function render(container, { id: pageId, shareToken }) {
   // --- live stream ---------------------------------------------------------
   let source = null;
   let gotSnapshot = false;
+  // True while the views were loaded after the experiment had settled: nothing to reload.
+  let loadedSettled = false;
   function applyPayload(payload) {
     if (payload.experiment) state.experiment = { ...state.experiment, ...payload.experiment };
     for (const run of payload.runs ?? []) state.runs.set(run.id, { ...state.runs.get(run.id), ...run });
@@ -267,6 +289,8 @@ export async function render(container, { id: pageId, shareToken }) {
       state.runs.clear();
       applyPayload(JSON.parse(event.data));
       drawLive();
+      if (loadedSettled && settled(state.experiment)) return;
+      loadedSettled = false;
       loadData();
     });
     source.addEventListener("update", (event) => {
@@ -277,6 +301,10 @@ export async function render(container, { id: pageId, shareToken }) {
     source.addEventListener("end", (event) => {
       if (event.data) applyPayload(JSON.parse(event.data));
       source.close();
+      if (loadedSettled) {
+        drawLive();
+        return;
+      }
       // The final state: fetch the experiment (finished_at, status) and every view once more.
       api.getExperiment(id).then((exp) => { state.experiment = exp; drawLive(); }).catch(() => {});
       loadData();
@@ -293,16 +321,26 @@ export async function render(container, { id: pageId, shareToken }) {
     const all = await reader.allExperimentRuns(id).catch(() => []);
     for (const run of all) state.runs.set(run.id, pickBrief(run));
     drawLive();
-    loadData();
+    if (!loadedSettled) loadData();
   }
 
   drawLive();
+  if (settled(experiment)) {
+    loadedSettled = true;
+    loadData();
+  }
   if (shared) loadRunsWithoutStream(); // a link reads a snapshot; the live stream is for signed-in users
   else openStream();
   return () => {
     state.stopped = true;
     source?.close();
   };
+}
+
+/** Finished or cancelled with no run left to end: its results will not change. */
+function settled(experiment) {
+  const counts = experiment.counts ?? {};
+  return ["finished", "cancelled"].includes(experiment.status) && !counts.queued && !counts.running;
 }
 
 function pickBrief(run) {

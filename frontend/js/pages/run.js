@@ -111,7 +111,7 @@ export async function render(container, { id }) {
     }
     data.push({ type: "scatter", mode: series.steps.length === 1 ? "markers" : "lines", name: plotlyText(key), x: series.steps,
       y: series.values, line: { color, width: 1.8 }, hovertemplate: "step %{x}<br>%{y:.5g}<extra></extra>", meta: { role: "series" } });
-    react(entry.div, data, baseLayout({
+    await react(entry.div, data, baseLayout({
       title: title(`${key} · ${series.total_points} points${series.downsampled ? `, ${series.steps.length} drawn` : ""}`),
       xaxis: { title: title("step"), gridcolor: "#eef0f3", ...(range ? { range, autorange: false } : {}) },
       yaxis: { gridcolor: "#eef0f3" },
