@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -205,3 +206,27 @@ def test_a_live_experiment_is_recomputed_on_every_change(
     )
     new = check_all_current(etags)
     assert new != etags
+
+
+def _seconds(start: datetime | None, end: datetime | None) -> float | None:
+    return (end - start).total_seconds() if start and end else None
+
+
+def test_run_table_is_the_orm_rows(db_session: Session, experiment: int) -> None:
+    """load_table reads the driver's raw rows: the same records as the ORM's typed columns."""
+    runs = db_session.scalars(select(Run).where(Run.experiment_id == experiment).order_by(Run.id)).all()
+    start = datetime(2026, 1, 2, 3, 4, 5, 123456, tzinfo=UTC)
+    runs[1].started_at, runs[1].finished_at = start, start + timedelta(seconds=90.25)
+    runs[2].started_at, runs[2].error = start, "boom"
+    db_session.commit()
+    _, table = analysis.load_table(db_session=db_session, experiment_id=experiment)
+    db_session.expire_all()
+    rows = db_session.scalars(select(Run).where(Run.experiment_id == experiment).order_by(Run.id)).all()
+    expected = [
+        (r.id, r.combo_key, tuple(r.tricks), r.levels, r.seed, r.status, r.error, _seconds(r.started_at, r.finished_at))
+        for r in rows
+    ]
+    got = [
+        (r.run_id, r.combo_key, r.tricks, r.levels, r.seed, r.status, r.error, r.duration_seconds) for r in table.runs
+    ]
+    assert got == expected and got[1][-1] == 90.25 and got[2][-1] is None and got[2][-2] == "boom"

@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from sqlalchemy import func, select, true
@@ -82,17 +83,25 @@ _MEANS_SQL = (
 )
 
 
-def _bucket_means(db_session: Session, *, experiment_id: int, key: str, level: int) -> np.ndarray:
-    """(run id, bucket, mean) rows of one level as a float array; NULL means (no finite value) are NaN."""
+def driver_rows(db_session: Session, sql: str, params: Sequence[Any]) -> list[Any]:
+    """Rows of ``sql`` (``{0}`` marks each parameter) through the driver's cursor, as the driver returns them.
+
+    No SQLAlchemy Row objects or type processing: for the page's thousands of rows those cost
+    more than the query itself (issue 7). Values come back raw: SQLite gives JSON and times as text.
+    """
     connection = db_session.connection()
     marker = "?" if connection.dialect.paramstyle == "qmark" else "%s"
-    # the driver's cursor, not SQLAlchemy rows: ~64k rows per page, whose Row objects cost more than the query
     cursor = connection.connection.cursor()
     try:
-        cursor.execute(_MEANS_SQL.format(marker), (key, level, experiment_id))
-        rows = cursor.fetchall()
+        cursor.execute(sql.format(marker), params)
+        return list(cursor.fetchall())
     finally:
         cursor.close()
+
+
+def _bucket_means(db_session: Session, *, experiment_id: int, key: str, level: int) -> np.ndarray:
+    """(run id, bucket, mean) rows of one level as a float array; NULL means (no finite value) are NaN."""
+    rows = driver_rows(db_session, _MEANS_SQL, (key, level, experiment_id))
     return np.array(rows, dtype=float).reshape(-1, 3)
 
 

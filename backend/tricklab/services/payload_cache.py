@@ -24,6 +24,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from tricklab.services import rollups
+from tricklab.services.curve_grid import driver_rows
 
 # Payload bytes kept per process: a 1,024-run curves payload is ~1 MB, its analysis ~0.1 MB.
 MAX_BYTES = 64 * 1024 * 1024
@@ -39,19 +40,19 @@ def _code_version() -> str:
 
 CODE_VERSION = _code_version()
 
-_EXPERIMENT_SQL = "SELECT id, created_at, task, metric, direction, spec, resolved FROM experiments WHERE id = {p}"
+_EXPERIMENT_SQL = "SELECT id, created_at, task, metric, direction, spec, resolved FROM experiments WHERE id = {0}"
 _RUNS_SQL = (
     "SELECT id, combo_key, seed, status, attempt, started_at, finished_at, error FROM runs"
-    " WHERE experiment_id = {p} ORDER BY id"
+    " WHERE experiment_id = {0} ORDER BY id"
 )
 _FINALS_SQL = (
     "SELECT f.run_id, f.key, f.value, f.non_finite FROM final_metrics f JOIN runs r ON r.id = f.run_id"
-    " WHERE r.experiment_id = {p} ORDER BY f.run_id, f.key"
+    " WHERE r.experiment_id = {0} ORDER BY f.run_id, f.key"
 )
 _ROLLUPS_SQL = (
     "SELECT m.run_id, m.key, m.bucket, m.n_points, m.n_finite, m.first_step, m.last_step, m.value_sum"
     " FROM metric_rollups m JOIN runs r ON r.id = m.run_id"
-    " WHERE r.experiment_id = {p} AND m.level = {p} AND m.key IN ({keys}) ORDER BY m.run_id, m.key, m.bucket"
+    " WHERE r.experiment_id = {0} AND m.level = {0} AND m.key IN ({1}) ORDER BY m.run_id, m.key, m.bucket"
 )
 
 
@@ -64,15 +65,8 @@ class Payload:
 
 
 def _rows(db_session: Session, sql: str, params: Sequence[Any], n_keys: int = 0) -> list[Any]:
-    connection = db_session.connection()
-    marker = "?" if connection.dialect.paramstyle == "qmark" else "%s"
-    # the driver's cursor: a few thousand rows hashed as they come, with no SQLAlchemy row or type processing
-    cursor = connection.connection.cursor()
-    try:
-        cursor.execute(sql.format(p=marker, keys=", ".join([marker] * n_keys)), params)
-        return list(cursor.fetchall())
-    finally:
-        cursor.close()
+    # ``{1}`` is a list of n_keys parameters; driver_rows fills the single ones
+    return driver_rows(db_session, sql.replace("{1}", ", ".join(["{0}"] * n_keys)), params)
 
 
 def fingerprint(*, db_session: Session, experiment_id: int, curve_keys: Sequence[str], final_metrics: bool) -> bytes:
