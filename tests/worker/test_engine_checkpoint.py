@@ -34,7 +34,7 @@ def test_resumed_classification_run_equals_the_uninterrupted_run(tmp_path: Path)
     reference_sink = RecordingSink()
     reference = train_run(config, sink=reference_sink, control=Control())
 
-    store = CheckpointStore(tmp_path / "run", every_steps=7)
+    store = CheckpointStore(tmp_path / "run", every_steps=7, epoch_end_seconds=0.0)
     sink, resumed_from, final = _interrupted_then_resumed(config, store, stop_after=2)
     # cancelled at step 20; the last checkpoint was the epoch end at step 16 (16 steps per epoch)
     assert resumed_from == 16
@@ -73,3 +73,34 @@ def test_checkpoint_is_replaced_atomically_and_restores_every_rng(tmp_path: Path
     assert saved is not None and saved["value"] == 2
     restore_rng(saved["rng"], torch.device("cpu"))
     assert (torch.rand(1).item(), np.random.rand(), random.random()) == pytest.approx(expected)
+
+
+def test_epoch_ends_save_only_when_the_last_save_is_old_enough(tmp_path: Path) -> None:
+    config = make_config("digits", epochs=3, batch_size=64, width=32)
+    # Saves at steps 7 and 14; the epoch end at 16 is under a minute after the save at 14.
+    store = CheckpointStore(tmp_path / "run", every_steps=7, epoch_end_seconds=60.0)
+    _, resumed_from, final = _interrupted_then_resumed(config, store, stop_after=2)
+    assert resumed_from == 14
+    reference = train_run(config, sink=RecordingSink(), control=Control())
+    assert _without_wall_time(final) == _without_wall_time(reference.final_metrics)
+
+
+def test_no_checkpoint_is_saved_at_the_last_step(tmp_path: Path) -> None:
+    saves: list[int] = []
+
+    def count_save() -> bool:
+        saves.append(len(saves))
+        return True
+
+    # 48 steps (3 epochs of 16): every_steps=16 would have saved at 16, 32 and 48.
+    store = CheckpointStore(tmp_path / "run", every_steps=16, epoch_end_seconds=0.0, before_save=count_save)
+    outcome = train_run(
+        make_config("digits", epochs=3, batch_size=64, width=32),
+        sink=RecordingSink(),
+        control=Control(),
+        checkpoint=store,
+    )
+    assert outcome.status == "succeeded"
+    assert len(saves) == 2
+    saved = load_checkpoint(store)
+    assert saved is not None and saved["loop"].step == 32

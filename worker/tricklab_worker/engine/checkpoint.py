@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import random
+import time
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,7 @@ def save_checkpoint(store: CheckpointStore, state: dict[str, Any]) -> None:
     temporary = store.path.with_suffix(".tmp")
     torch.save(state, temporary)
     os.replace(temporary, store.path)
+    store.last_saved = time.monotonic()
 
 
 def load_checkpoint(store: CheckpointStore | None) -> dict[str, Any] | None:

@@ -176,7 +176,7 @@ def train_classification(
             outcome = flush()
             if outcome is not None:
                 return outcome
-        if checkpoint is not None and (step % checkpoint.every_steps == 0 or epoch_end):
+        if checkpoint is not None and checkpoint.due(step, epoch_end=epoch_end, final=step == total_steps):
             if outcome := flush():
                 return outcome
             save()

@@ -134,7 +134,7 @@ def train_gan(
             control.set_progress(step / total_steps)
             if divergence is not None:
                 return TrainOutcome("diverged", error=divergence.message(), resumed_from_step=resumed_from)
-        if checkpoint is not None and step % checkpoint.every_steps == 0:
+        if checkpoint is not None and checkpoint.due(step, epoch_end=False, final=step == total_steps):
             buffer.flush()
             save_checkpoint(
                 checkpoint,
