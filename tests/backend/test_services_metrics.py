@@ -7,6 +7,7 @@ import math
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
+from tricklab.db.models import Experiment, Run
 from tricklab.db.models import MetricPoint as MetricRow
 from tricklab.reporting import MetricPoint
 from tricklab.services import leases, metrics
@@ -59,6 +60,26 @@ def test_superseded_attempt_and_unknown_run_are_refused(db_session: Session, run
         metrics.log_metrics(db_session=db_session, run_id=10**9, attempt=1, points=_points("lr", [0.1]))
     with pytest.raises(NotFoundError):
         metrics.list_keys(db_session=db_session, run_id=10**9)
+
+
+def test_team_check_answers_another_teams_run_as_missing_before_the_attempt(db_session: Session, run_id: int) -> None:
+    team_id = db_session.scalar(
+        select(Experiment.team_id).join(Run, Run.experiment_id == Experiment.id).where(Run.id == run_id)
+    )
+    assert team_id is not None
+    for attempt in (1, 2):  # a stale attempt of another team's run is still "not found", not a conflict
+        with pytest.raises(NotFoundError):
+            metrics.log_metrics(
+                db_session=db_session, run_id=run_id, attempt=attempt, points=_points("lr", [0.1]), team_id=team_id + 1
+            )
+    with pytest.raises(ConflictError):
+        metrics.log_metrics(
+            db_session=db_session, run_id=run_id, attempt=2, points=_points("lr", [0.1]), team_id=team_id
+        )
+    assert db_session.scalar(select(func.count()).select_from(MetricRow).where(MetricRow.run_id == run_id)) == 0
+    series = [metrics.Columns("lr", [0, 1], [0.1, 0.2], [0.0, 1.0])]
+    metrics.log_metrics(db_session=db_session, run_id=run_id, attempt=1, series=series, team_id=team_id)
+    assert metrics.get_series(db_session=db_session, run_id=run_id, key="lr").values == [0.1, 0.2]
 
 
 def test_keys_list_count_and_last_value(db_session: Session, run_id: int) -> None:

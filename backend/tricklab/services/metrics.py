@@ -10,7 +10,7 @@ from itertools import repeat
 from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 
-from tricklab.db.models import MetricPoint, Run
+from tricklab.db.models import Experiment, MetricPoint, Run
 from tricklab.db.session import begin_write
 from tricklab.reporting import MetricPoint as ReportedPoint
 from tricklab.schemas.api import MetricKeyOut, MetricKeysOut, MetricSeriesOut
@@ -85,10 +85,23 @@ def log_metrics(
     attempt: int,
     points: Sequence[ReportedPoint] = (),
     series: Sequence[Columns] = (),
+    team_id: int | None = None,
 ) -> None:
-    """Write a batch (points and/or series) for ``attempt`` in one transaction; a superseded attempt is refused."""
+    """Write a batch (points and/or series) for ``attempt`` in one transaction; a superseded attempt is refused.
+
+    With ``team_id`` (the REST route) another team's run is answered as missing, checked by the
+    same query as the attempt: one statement instead of a read transaction of its own (issue 7).
+    """
     begin_write(db_session)
-    current = db_session.scalar(select(Run.attempt).where(Run.id == run_id))
+    if team_id is None:
+        current = db_session.scalar(select(Run.attempt).where(Run.id == run_id))
+    else:
+        row = db_session.execute(
+            select(Run.attempt, Experiment.team_id)
+            .join(Experiment, Experiment.id == Run.experiment_id)
+            .where(Run.id == run_id)
+        ).first()
+        current = row[0] if row is not None and row[1] == team_id else None
     if current is None:
         db_session.rollback()
         raise NotFoundError(f"run {run_id} not found")

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response, status
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request, Response, status
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
 
 from tricklab.api.deps import SessionDep, SettingsDep
 from tricklab.auth.deps import WorkerDep
@@ -64,13 +68,66 @@ def record_resume(run_id: int, body: ResumeIn, db_session: SessionDep, principal
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.post("/{run_id}/metrics", status_code=status.HTTP_204_NO_CONTENT, response_class=Response)
-def post_metrics(run_id: int, body: MetricsIn, db_session: SessionDep, principal: WorkerDep) -> Response:
+def _inline(schema: Any, defs: dict[str, Any]) -> Any:
+    """``schema`` with its ``$defs`` references inlined (OpenAPI would resolve them from the document root)."""
+    if isinstance(schema, dict):
+        ref = schema.get("$ref")
+        if isinstance(ref, str) and ref.startswith("#/$defs/"):
+            return _inline(defs[ref.removeprefix("#/$defs/")], defs)
+        return {k: _inline(v, defs) for k, v in schema.items() if k != "$defs"}
+    if isinstance(schema, list):
+        return [_inline(v, defs) for v in schema]
+    return schema
+
+
+_METRICS_SCHEMA = MetricsIn.model_json_schema()
+_METRICS_OPENAPI = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/json": {"schema": _inline(_METRICS_SCHEMA, _METRICS_SCHEMA.get("$defs", {}))}},
+    }
+}
+
+
+async def metrics_body(request: Request) -> MetricsIn:
+    """The batch parsed and validated by pydantic-core straight from the request bytes (422 naming the field).
+
+    FastAPI's body handling runs ``json.loads`` and then validates the Python objects: for a
+    1,000-point batch that was three times the time of this one pass (issue 7).
+    """
+    raw = await request.body()
+    try:
+        return MetricsIn.model_validate_json(raw)
+    except ValidationError as exc:
+        errors = []
+        for error in exc.errors(include_url=False):
+            located = {**error, "loc": ("body", *error["loc"])}
+            if error["type"] == "json_invalid":
+                located.pop("input", None)  # the whole body: not worth echoing back
+            errors.append(located)
+        raise RequestValidationError(errors) from None
+
+
+@router.post(
+    "/{run_id}/metrics",
+    status_code=status.HTTP_204_NO_CONTENT,
+    response_class=Response,
+    openapi_extra=_METRICS_OPENAPI,
+)
+def post_metrics(
+    run_id: int, principal: WorkerDep, body: Annotated[MetricsIn, Depends(metrics_body)], db_session: SessionDep
+) -> Response:
     """Store a batch of points (``points`` and/or columnar ``series``), idempotent on (run, key, step)."""
-    access.run_in_team(db_session=db_session, run_id=run_id, team_id=principal.team_id)
     points = [MetricPoint(key=p.key, step=p.step, value=p.value, wall_time=p.wall_time) for p in body.points]
     series = [metrics.Columns(s.key, s.steps, s.values, s.wall_times) for s in body.series]
-    metrics.log_metrics(db_session=db_session, run_id=run_id, attempt=body.attempt, points=points, series=series)
+    metrics.log_metrics(
+        db_session=db_session,
+        run_id=run_id,
+        attempt=body.attempt,
+        points=points,
+        series=series,
+        team_id=principal.team_id,
+    )
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
