@@ -7,6 +7,7 @@ Runs of different lengths, a run still going (partial last bucket), a run with m
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -17,7 +18,7 @@ from sqlalchemy.orm import Session
 from tricklab.analysis.curves import common_grid, to_grid
 from tricklab.db.models import Run
 from tricklab.reporting import MetricPoint as ReportedPoint
-from tricklab.services import curve_grid, metrics
+from tricklab.services import curve_grid, metrics, run_buckets
 from tricklab.services.payload_cache import CACHE
 
 SPEC: dict[str, Any] = {
@@ -39,6 +40,15 @@ def _points(i: int) -> list[ReportedPoint]:
         pts[150] = ReportedPoint("train_loss", pts[150].step, math.nan, 150.0)  # diverged mid-bucket
     pts += [ReportedPoint("val_loss", s, float(2.0 / (s + 1)), float(s)) for s in range(0, last, 50)]
     return pts
+
+
+@pytest.fixture(autouse=True)
+def empty_memos() -> Iterator[None]:
+    run_buckets.MEMO.clear()
+    CACHE.clear()
+    yield
+    run_buckets.MEMO.clear()
+    CACHE.clear()
 
 
 @pytest.fixture
@@ -69,6 +79,29 @@ def test_rollup_grid_equals_raw_aggregation(
     if key == "train_loss":
         grid, ref_edges = common_grid(list(series.values()), 20)  # the grid the raw path draws
         assert ref_edges is not None and ref_edges.tolist() == edges.tolist() and grid.tolist() == got.grid.tolist()
+
+
+def test_rollup_grid_after_a_running_runs_next_batch_equals_raw_aggregation(
+    db_session: Session, experiment: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(curve_grid, "RAW_POINTS", 0)
+    before = curve_grid.load_grid(db_session=db_session, experiment_id=experiment, key="train_loss", points=21)
+    running = db_session.scalars(select(Run.id).where(Run.experiment_id == experiment, Run.status == "running")).all()
+    # the rest of each running run, partly into buckets it had begun, plus a gap, one bucket past the others
+    for rid in running:
+        tail = [ReportedPoint("train_loss", s, 0.5 + 0.001 * s, float(s)) for s in range(STEPS - 37, STEPS + 9)]
+        metrics.insert_points(db_session, rid, [p for p in tail if not 300 <= p.step < 305])
+    after = curve_grid.load_grid(db_session=db_session, experiment_id=experiment, key="train_loss", points=21)
+    assert before is not None and after is not None and after.grid.size == before.grid.size + 1
+    run_buckets.MEMO.clear()  # the reference: every run read again
+    fresh = curve_grid.load_grid(db_session=db_session, experiment_id=experiment, key="train_loss", points=21)
+    assert fresh is not None and fresh.row_of == after.row_of
+    np.testing.assert_array_equal(after.grid, fresh.grid)
+    np.testing.assert_array_equal(after.matrix, fresh.matrix)
+    series = curve_grid.load_series(db_session=db_session, experiment_id=experiment, key="train_loss")
+    edges = np.unique(np.concatenate([s.steps for s in series.values()]) // 16) * 16.0
+    for rid, s in series.items():
+        np.testing.assert_allclose(after.matrix[after.row_of[rid]], to_grid(s, after.grid, edges), rtol=1e-12)
 
 
 def test_curves_route_is_the_same_from_rollups_and_points(

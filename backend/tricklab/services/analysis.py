@@ -21,7 +21,8 @@ from tricklab.design import design_info
 from tricklab.export import FORMATS, to_csv, to_json, to_latex, to_markdown
 from tricklab.schemas.spec import ExperimentSpec, SpecError, resolve_spec
 from tricklab.services import payload_cache
-from tricklab.services.curve_grid import NON_FINITE, driver_rows, load_grid, load_series
+from tricklab.services.curve_grid import NON_FINITE, load_grid, load_series
+from tricklab.services.driver_rows import driver_rows
 from tricklab.services.errors import NotFoundError
 from tricklab.services.payload_cache import CACHE, Payload
 

@@ -7,7 +7,8 @@ included), so a grid whose buckets are one rollup level's buckets is read from ~
 run. The result equals ``curves.to_grid`` over the raw points with those bucket edges: same
 bucket means, labels (the first step recorded in the bucket by any run) and gap interpolation.
 Runs with a non-finite value are truncated at it, which a bucket sum cannot express, so those
-few runs are read from their points.
+few runs are read from their points. Each run's buckets are kept per process
+(``run_buckets``) and read again only when the run got new points.
 """
 
 from __future__ import annotations
@@ -15,15 +16,14 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 from sqlalchemy import func, select, true
 from sqlalchemy.orm import Session
 
 from tricklab.analysis.curves import Series, fill_gaps, to_grid
-from tricklab.db.models import MetricPoint, MetricRollup, Run
-from tricklab.services import rollups
+from tricklab.db.models import Experiment, MetricPoint, MetricRollup, Run
+from tricklab.services import rollups, run_buckets
 
 # Below this many points the page reads them all and keeps the finer, exact grid of ``common_grid``.
 RAW_POINTS = 50_000
@@ -77,34 +77,6 @@ def load_series(
     return out
 
 
-_MEANS_SQL = (
-    "SELECT run_id, bucket, CASE WHEN n_finite > 0 THEN value_sum / n_finite END FROM metric_rollups"
-    " WHERE key = {0} AND level = {0} AND run_id IN (SELECT id FROM runs WHERE experiment_id = {0})"
-)
-
-
-def driver_rows(db_session: Session, sql: str, params: Sequence[Any]) -> list[Any]:
-    """Rows of ``sql`` (``{0}`` marks each parameter) through the driver's cursor, as the driver returns them.
-
-    No SQLAlchemy Row objects or type processing: for the page's thousands of rows those cost
-    more than the query itself (issue 7). Values come back raw: SQLite gives JSON and times as text.
-    """
-    connection = db_session.connection()
-    marker = "?" if connection.dialect.paramstyle == "qmark" else "%s"
-    cursor = connection.connection.cursor()
-    try:
-        cursor.execute(sql.format(marker), params)
-        return list(cursor.fetchall())
-    finally:
-        cursor.close()
-
-
-def _bucket_means(db_session: Session, *, experiment_id: int, key: str, level: int) -> np.ndarray:
-    """(run id, bucket, mean) rows of one level as a float array; NULL means (no finite value) are NaN."""
-    rows = driver_rows(db_session, _MEANS_SQL, (key, level, experiment_id))
-    return np.array(rows, dtype=float).reshape(-1, 3)
-
-
 def grid_level(lo: int, hi: int, points: int) -> int:
     """The finest rollup level whose buckets over [lo, hi] are at most ``points``."""
     for level in rollups.LEVELS:
@@ -131,19 +103,23 @@ def load_grid(*, db_session: Session, experiment_id: int, key: str, points: int)
         return None  # every step fits the page: the exact grid, not buckets
     level = grid_level(lo, hi, points)
     w = rollups.width(level)
-    at_level = (in_experiment, r.key == key, r.level == level)
-    # the grid labels: the first step any run recorded in each bucket
-    labels = db_session.execute(
-        select(r.bucket, func.min(r.first_step)).where(*at_level).group_by(r.bucket).order_by(r.bucket)
-    ).all()
-    occupied = np.array([int(b) for b, _ in labels], dtype=np.int64)
-    grid = np.array([int(f) for _, f in labels], dtype=np.int64)
-    cols = _bucket_means(db_session, experiment_id=experiment_id, key=key, level=level)
-    ordered = sorted(int(e[0]) for e in extents)
+    stamps = {int(e[0]): (int(e[1]), int(e[2]), int(e[3]), int(e[4])) for e in extents}
+    # only runs with new points since the last page load are read again (a live experiment's running runs)
+    generation = db_session.scalar(select(Experiment.created_at).where(Experiment.id == experiment_id))
+    per_run = run_buckets.load(
+        db_session=db_session, experiment_id=experiment_id, generation=generation, key=key, level=level, stamps=stamps
+    )
+    ordered = sorted(stamps)
     row_of = {rid: i for i, rid in enumerate(ordered)}
+    parts = [per_run[rid] for rid in ordered]
+    buckets = np.concatenate([p.buckets for p in parts])
+    occupied, column = np.unique(buckets, return_inverse=True)
+    # the grid labels: the first step any run recorded in each bucket
+    grid = np.full(occupied.size, np.iinfo(np.int64).max, dtype=np.int64)
+    np.minimum.at(grid, column, np.concatenate([p.firsts for p in parts]))
     matrix = np.full((len(ordered), occupied.size), np.nan)
-    row = np.searchsorted(np.asarray(ordered, dtype=np.int64), cols[:, 0].astype(np.int64))
-    matrix[row, np.searchsorted(occupied, cols[:, 1].astype(np.int64))] = cols[:, 2]
+    row = np.repeat(np.arange(len(ordered)), [p.buckets.size for p in parts])
+    matrix[row, column] = np.concatenate([p.means for p in parts])
     diverged = [int(e[0]) for e in extents if int(e[2]) < int(e[1])]
     if diverged:
         edges = (occupied * w).astype(float)

@@ -24,7 +24,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from tricklab.services import rollups
-from tricklab.services.curve_grid import driver_rows
+from tricklab.services.driver_rows import driver_rows
 
 # Payload bytes kept per process: a 1,024-run curves payload is ~1 MB, its analysis ~0.1 MB.
 MAX_BYTES = 64 * 1024 * 1024
