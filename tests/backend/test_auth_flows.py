@@ -9,12 +9,12 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import select, text, update
+from sqlalchemy import delete, select, text, update
 from sqlalchemy.orm import Session
 from tricklab.api.app import create_app
 from tricklab.auth.tokens import digest
 from tricklab.config import Settings
-from tricklab.db.models import ApiToken, ShareLink
+from tricklab.db.models import ApiToken, Membership, ShareLink, User
 from tricklab.db.types import utcnow
 from tricklab.services import bootstrap, teams
 
@@ -58,6 +58,36 @@ def test_expired_token_and_last_used(app: FastAPI, client: TestClient, db_sessio
     db_session.execute(update(ApiToken).where(ApiToken.id == raw["id"]).values(expires_at=utcnow() - timedelta(1)))
     db_session.commit()
     assert other.get("/api/v1/auth/me").status_code == 401
+
+
+def test_a_live_token_follows_its_holders_membership(app: FastAPI, principals: Principals, db_session: Session) -> None:
+    """The token, its user, team and membership are read together: role changes, deactivation and a removed
+    membership take effect on the next request even though the token itself is neither revoked nor expired."""
+    user_id, raw = add_user(db_session, "t-holder", principals.team_id, "member")
+    db_session.commit()
+    holder = TestClient(app, headers={"Authorization": f"Bearer {raw}"})
+    me = holder.get("/api/v1/auth/me").json()
+    assert me["role"] == "member" and me["user"]["username"] == "t-holder"
+    db_session.execute(
+        update(Membership)
+        .where(Membership.user_id == user_id, Membership.team_id == principals.team_id)
+        .values(role="viewer")
+    )
+    db_session.commit()
+    assert holder.get("/api/v1/auth/me").json()["role"] == "viewer"
+    db_session.execute(update(User).where(User.id == user_id).values(is_active=False))
+    db_session.commit()
+    r = holder.get("/api/v1/auth/me")
+    assert r.status_code == 401 and r.json()["detail"] == "credentials no longer valid"
+    db_session.execute(update(User).where(User.id == user_id).values(is_active=True))
+    db_session.execute(
+        delete(Membership).where(Membership.user_id == user_id, Membership.team_id == principals.team_id)
+    )
+    db_session.commit()
+    assert holder.get("/api/v1/auth/me").status_code == 401
+    assert holder.get("/api/v1/auth/me", headers={"Authorization": "Bearer tl_unknown"}).json()["detail"] == (
+        "invalid, revoked or expired token"
+    )
 
 
 def test_members_manage_only_their_own_tokens(member_client: TestClient, client: TestClient) -> None:

@@ -96,15 +96,18 @@ def get_principal(
     stale_token: int | None = None
     with factory() as db_session:
         if raw is not None:
-            row = tokens.find_token(db_session=db_session, raw=raw)
-            if row is None:
+            holder = tokens.find_token_holder(db_session=db_session, raw=raw)
+            if holder is None:
                 raise unauthorized("invalid, revoked or expired token")
-            kind: Literal["personal", "worker"] = "worker" if row.kind == "worker" else "personal"
-            principal = _principal_for(db_session, row.user_id, row.team_id, kind)
-            principal = Principal(**{**principal.__dict__, "token_id": row.id})
-            last = row.last_used_at
+            if holder.role is None:
+                raise unauthorized("credentials no longer valid")
+            kind: Literal["personal", "worker"] = "worker" if holder.kind == "worker" else "personal"
+            principal = Principal(
+                holder.user_id, holder.username, holder.team_id, holder.team_name, holder.role, kind, holder.token_id
+            )
+            last = holder.last_used_at
             if last is None or utcnow() - last >= tokens.LAST_USED_RESOLUTION:
-                stale_token = row.id
+                stale_token = holder.token_id
         elif cookie:
             session_row = tokens.find_session(db_session=db_session, raw=cookie)
             if session_row is None:

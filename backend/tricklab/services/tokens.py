@@ -6,11 +6,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import cast
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from tricklab.auth.tokens import digest, display_prefix, new_secret
-from tricklab.db.models import ApiToken, BrowserSession, User
+from tricklab.db.models import ApiToken, BrowserSession, Membership, Team, User
 from tricklab.db.types import utcnow
 from tricklab.schemas.api import Page
 from tricklab.schemas.auth import TokenCreated, TokenKind, TokenOut
@@ -73,6 +73,56 @@ def find_token(*, db_session: Session, raw: str) -> ApiToken | None:
     if row.expires_at is not None and row.expires_at <= utcnow():
         return None
     return row
+
+
+@dataclass(frozen=True)
+class TokenHolder:
+    """A live token and whom it acts for; ``role`` is None once that user is not an active member of the team."""
+
+    token_id: int
+    kind: str
+    user_id: int
+    username: str
+    team_id: int
+    team_name: str
+    role: str | None
+    last_used_at: datetime | None
+
+
+# Built once: constructing this four-table select cost as much as running it (issue 7).
+_HOLDER = (
+    select(
+        ApiToken.id,
+        ApiToken.kind,
+        ApiToken.user_id,
+        User.username,
+        User.is_active,
+        ApiToken.team_id,
+        Team.name,
+        Membership.role,
+        ApiToken.last_used_at,
+        ApiToken.expires_at,
+        ApiToken.revoked_at,
+    )
+    .outerjoin(User, User.id == ApiToken.user_id)
+    .outerjoin(Team, Team.id == ApiToken.team_id)
+    .outerjoin(Membership, (Membership.user_id == ApiToken.user_id) & (Membership.team_id == ApiToken.team_id))
+    .where(ApiToken.token_hash == bindparam("digest"))
+)
+
+
+def find_token_holder(*, db_session: Session, raw: str) -> TokenHolder | None:
+    """``find_token`` with the user, team and membership in the same query (one statement per request, not four)."""
+    row = db_session.execute(_HOLDER, {"digest": digest(raw)}).first()
+    if row is None:
+        return None
+    token_id, kind, user_id, username, active, team_id, team_name, role, last_used, expires, revoked = row
+    if revoked is not None or (expires is not None and expires <= utcnow()):
+        return None
+    member = role is not None and username is not None and team_name is not None and bool(active)
+    return TokenHolder(
+        token_id, kind, user_id, username or "", team_id, team_name or "", role if member else None, last_used
+    )
 
 
 def token_by_digest(*, db_session: Session, raw: str) -> ApiToken | None:
