@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import repeat
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import and_, bindparam, func, select
 from sqlalchemy.orm import Session
 
 from tricklab.db.models import Experiment, MetricPoint, Run
@@ -78,6 +78,13 @@ def insert_columns(db_session: Session, run_id: int, series: Sequence[Columns]) 
     rollups.refresh(db_session, run_id, steps_by_key)
 
 
+_ATTEMPT_AND_TEAM = (
+    select(Run.attempt, Experiment.team_id)
+    .join(Experiment, Experiment.id == Run.experiment_id)
+    .where(Run.id == bindparam("run_id"))
+)
+
+
 def log_metrics(
     *,
     db_session: Session,
@@ -96,11 +103,7 @@ def log_metrics(
     if team_id is None:
         current = db_session.scalar(select(Run.attempt).where(Run.id == run_id))
     else:
-        row = db_session.execute(
-            select(Run.attempt, Experiment.team_id)
-            .join(Experiment, Experiment.id == Run.experiment_id)
-            .where(Run.id == run_id)
-        ).first()
+        row = db_session.execute(_ATTEMPT_AND_TEAM, {"run_id": run_id}).first()
         current = row[0] if row is not None and row[1] == team_id else None
     if current is None:
         db_session.rollback()
