@@ -230,3 +230,7 @@ def test_run_table_is_the_orm_rows(db_session: Session, experiment: int) -> None
         (r.run_id, r.combo_key, r.tricks, r.levels, r.seed, r.status, r.error, r.duration_seconds) for r in table.runs
     ]
     assert got == expected and got[1][-1] == 90.25 and got[2][-1] is None and got[2][-2] == "boom"
+    finals: dict[int, dict[str, float]] = {}
+    for m in db_session.scalars(select(FinalMetric).where(FinalMetric.run_id.in_([r.id for r in rows]))):
+        finals.setdefault(m.run_id, {})[m.key] = m.value
+    assert {r.run_id: r.metrics for r in table.runs if r.metrics} == finals and len(finals) == 10

@@ -8,7 +8,6 @@ from collections import defaultdict
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tricklab.analysis.curves import bands_on_grid, curve_bands, diff_curve
@@ -16,7 +15,7 @@ from tricklab.analysis.report import analyze, default_target_key
 from tricklab.analysis.schemas import AnalysisOut, CurvesOut, DesignInfo
 from tricklab.analysis.table import Cell, RunRecord, RunTable
 from tricklab.catalog.tasks import all_tasks
-from tricklab.db.models import Experiment, FinalMetric, Run
+from tricklab.db.models import Experiment
 from tricklab.design import design_info
 from tricklab.export import FORMATS, to_csv, to_json, to_latex, to_markdown
 from tricklab.schemas.spec import ExperimentSpec, SpecError, resolve_spec
@@ -34,6 +33,10 @@ SERIES_KEYS = frozenset({"train_loss", "lr", "grad_norm", "val_loss", "val_accur
 _RECORDS_SQL = (
     "SELECT id, combo_key, tricks, levels, seed, status, started_at, finished_at, error FROM runs"
     " WHERE experiment_id = {0} ORDER BY id"
+)
+_FINALS_SQL = (
+    "SELECT f.run_id, f.key, f.value, f.non_finite FROM final_metrics f JOIN runs r ON r.id = f.run_id"
+    " WHERE r.experiment_id = {0}"
 )
 
 
@@ -78,12 +81,7 @@ def load_table(*, db_session: Session, experiment_id: int) -> tuple[Experiment, 
     tricks = [f["name"] for f in factors if f.get("kind") == "trick"]
     levels = {f["name"]: list(f["levels"]) for f in factors if f.get("kind") == "level"}
     metrics: dict[int, dict[str, float]] = defaultdict(dict)
-    stmt = (
-        select(FinalMetric.run_id, FinalMetric.key, FinalMetric.value, FinalMetric.non_finite)
-        .join(Run, Run.id == FinalMetric.run_id)
-        .where(Run.experiment_id == experiment_id)
-    )
-    for run_id, key, val, non_finite in db_session.execute(stmt):
+    for run_id, key, val, non_finite in driver_rows(db_session, _FINALS_SQL, (experiment_id,)):
         metrics[run_id][key] = NON_FINITE[non_finite] if non_finite else (math.nan if val is None else float(val))
     # The driver's rows, JSON decoded once per distinct text: the runs of a combination share their
     # tricks and levels, and SQLAlchemy's per-row JSON and time processing took ~40 ms per 1,024 runs (issue 7).

@@ -18,12 +18,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from sqlalchemy import func, select, true
+from sqlalchemy import select, true
 from sqlalchemy.orm import Session
 
 from tricklab.analysis.curves import Series, fill_gaps, to_grid
-from tricklab.db.models import Experiment, MetricPoint, MetricRollup, Run
+from tricklab.db.models import Experiment, MetricPoint, Run
 from tricklab.services import rollups, run_buckets
+from tricklab.services.driver_rows import driver_rows
 
 # Below this many points the page reads them all and keeps the finer, exact grid of ``common_grid``.
 RAW_POINTS = 50_000
@@ -77,6 +78,14 @@ def load_series(
     return out
 
 
+# Per run: points, finite points, first and last step of the key (the coarsest level has one row per run
+# below ~1M steps). PostgreSQL sums bigints as numeric, so every value goes through int().
+_EXTENTS_SQL = (
+    "SELECT run_id, sum(n_points), sum(n_finite), min(first_step), max(last_step) FROM metric_rollups"
+    " WHERE key = {0} AND level = {0} AND run_id IN (SELECT id FROM runs WHERE experiment_id = {0}) GROUP BY run_id"
+)
+
+
 def grid_level(lo: int, hi: int, points: int) -> int:
     """The finest rollup level whose buckets over [lo, hi] are at most ``points``."""
     for level in rollups.LEVELS:
@@ -88,13 +97,7 @@ def grid_level(lo: int, hi: int, points: int) -> int:
 
 def load_grid(*, db_session: Session, experiment_id: int, key: str, points: int) -> GridCurves | None:
     """Every run's ``key`` curve on a rollup-aligned grid; None when the points are few enough to read directly."""
-    r = MetricRollup
-    in_experiment = r.run_id.in_(select(Run.id).where(Run.experiment_id == experiment_id))
-    extents = db_session.execute(
-        select(r.run_id, func.sum(r.n_points), func.sum(r.n_finite), func.min(r.first_step), func.max(r.last_step))
-        .where(in_experiment, r.key == key, r.level == rollups.LEVELS[-1])
-        .group_by(r.run_id)
-    ).all()
+    extents = driver_rows(db_session, _EXTENTS_SQL, (key, rollups.LEVELS[-1], experiment_id))
     total = sum(int(e[1]) for e in extents)
     if not extents or total <= RAW_POINTS:
         return None
