@@ -10,6 +10,7 @@ from scipy import stats
 from tricklab.analysis.curves import (
     Series,
     band,
+    bands,
     common_grid,
     curve_bands,
     diff_curve,
@@ -27,6 +28,28 @@ def test_band_matches_a_t_interval_and_handles_one_seed() -> None:
     assert mean[0] == 3.0 and (lo[0], hi[0]) == (pytest.approx(ref[0]), pytest.approx(ref[1]))
     assert (mean[1], lo[1], hi[1], n[1]) == (2.0, 2.0, 2.0, 1)
     assert math.isnan(mean[2]) and n[2] == 0
+
+
+def test_bands_of_all_groups_at_once_are_band_per_group_exactly() -> None:
+    rng = np.random.default_rng(7)
+    matrix = rng.normal(size=(60, 40)) * 10.0 ** rng.integers(-8, 8, size=(60, 40))
+    matrix[rng.random(matrix.shape) < 0.2] = np.nan  # gaps, ends of shorter runs
+    matrix[:, 5] = np.nan
+    matrix[3, :] = -0.0
+    order = rng.permutation(60).tolist()
+    groups: list[list[int]] = [[], order[:1], []]
+    while len(order) > 1:
+        k = int(rng.integers(1, 7))
+        groups.append(order[:k])
+        order = order[k:]
+    got = bands(matrix, groups)
+    for i, g in enumerate(groups):
+        ref = band(matrix[g]) if g else band(np.full((0, 40), np.nan))
+        for a, b in zip(got, ref, strict=True):
+            np.testing.assert_array_equal(a[i], b)
+            assert np.signbit(a[i]).tolist() == np.signbit(b).tolist()
+    empty = bands(np.zeros((0, 4)), [[], []])
+    assert empty[3].tolist() == [[0] * 4] * 2 and np.isnan(empty[0]).all()
 
 
 def test_t_quantiles_are_scipys_array_call_exactly() -> None:
