@@ -17,13 +17,15 @@ from sqlalchemy.orm import Session, sessionmaker
 from tricklab.config import Settings
 
 
-def get_app_settings(request: Request) -> Settings:
+# The two accessors are ``async`` only because FastAPI runs every plain ``def`` dependency in its
+# thread pool: a hand-off per attribute read, several per request on the metric batch route (issue 7).
+async def get_app_settings(request: Request) -> Settings:
     """The settings the app was created with."""
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_session_factory(request: Request) -> sessionmaker[Session]:
+async def get_session_factory(request: Request) -> sessionmaker[Session]:
     """The app's session factory (for work that outlives one request, such as event streams)."""
     factory: sessionmaker[Session] = request.app.state.session_factory
     return factory

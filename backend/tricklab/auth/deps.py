@@ -136,7 +136,8 @@ class RoleRequirement:
     def __init__(self, role: Requirement) -> None:
         self.role = role
 
-    def __call__(self, principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
+    # async: a pure check, so FastAPI runs it on the event loop instead of handing it to a worker thread.
+    async def __call__(self, principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
         if self.role == "worker":
             if principal.kind == "worker" or principal.role == "admin":
                 return principal
