@@ -7,8 +7,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request, Response, status
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
+from sqlalchemy.orm import Session, sessionmaker
+from starlette.concurrency import run_in_threadpool
 
-from tricklab.api.deps import SessionDep, SettingsDep
+from tricklab.api.deps import SessionDep, SessionFactoryDep, SettingsDep
 from tricklab.auth.deps import WorkerDep
 from tricklab.reporting import MetricPoint
 from tricklab.schemas.api import ClaimIn, ClaimOut, FinishIn, HeartbeatIn, HeartbeatOut, MetricsIn, ResumeIn
@@ -114,21 +116,30 @@ async def metrics_body(request: Request) -> MetricsIn:
     response_class=Response,
     openapi_extra=_METRICS_OPENAPI,
 )
-def post_metrics(
-    run_id: int, principal: WorkerDep, body: Annotated[MetricsIn, Depends(metrics_body)], db_session: SessionDep
+async def post_metrics(
+    run_id: int,
+    principal: WorkerDep,
+    body: Annotated[MetricsIn, Depends(metrics_body)],
+    factory: SessionFactoryDep,
 ) -> Response:
     """Store a batch of points (``points`` and/or columnar ``series``), idempotent on (run, key, step)."""
+    # One worker-thread hand-off for the whole write (a session dependency would add two more).
+    await run_in_threadpool(_store_metrics, factory, run_id, principal.team_id, body)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+def _store_metrics(factory: sessionmaker[Session], run_id: int, team_id: int, body: MetricsIn) -> None:
     points = [MetricPoint(key=p.key, step=p.step, value=p.value, wall_time=p.wall_time) for p in body.points]
     series = [metrics.Columns(s.key, s.steps, s.values, s.wall_times) for s in body.series]
-    metrics.log_metrics(
-        db_session=db_session,
-        run_id=run_id,
-        attempt=body.attempt,
-        points=points,
-        series=series,
-        team_id=principal.team_id,
-    )
-    return Response(status_code=status.HTTP_204_NO_CONTENT)
+    with factory() as db_session:
+        metrics.log_metrics(
+            db_session=db_session,
+            run_id=run_id,
+            attempt=body.attempt,
+            points=points,
+            series=series,
+            team_id=team_id,
+        )
 
 
 @router.post("/{run_id}/finish", status_code=status.HTTP_204_NO_CONTENT, response_class=Response)
