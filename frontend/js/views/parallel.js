@@ -37,5 +37,5 @@ export function renderParallel(el, analysis) {
     meta: { role: "parcoords" },
   };
   react(el, rows.length && dimensions.length > 1 ? [trace] : [], baseLayout({ margin: { l: 60, r: 60, t: 48, b: 24 } }),
-    { emptyText: "Appears once combinations have results." });
+    { emptyText: "Appears once combinations have results.", bundle: "full" });
 }
