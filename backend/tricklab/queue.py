@@ -8,11 +8,13 @@ source of truth (the lease lives in SQL); it only wakes a worker up.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+import sqlite3
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from celery import Celery
 from kombu.transport import sqlalchemy as kombu_sqla
+from sqlalchemy.engine import make_url
 
 from tricklab.config import Settings
 
@@ -28,14 +30,41 @@ def _tune_embedded_broker(settings: Settings) -> None:
     kombu_sqla.Transport.polling_interval = settings.broker_poll_seconds
 
 
+def sqlite_broker_connector(path: str) -> Callable[[], sqlite3.Connection]:
+    """Connections to the embedded broker's SQLite file in WAL mode with synchronous=NORMAL, like the store's.
+
+    kombu opens the file with SQLite's defaults (rollback journal, synchronous=FULL): every
+    send and every receive then waited for several fsyncs, 10-20 ms each, i.e. per queued run
+    (issue 7, benchmarks/bench_queue.py); with WAL and NORMAL ~0.7 ms. What NORMAL can lose is
+    the last messages before a power cut, never an application crash, and the reaper
+    re-dispatches runs nobody claimed.
+    """
+
+    def connect() -> sqlite3.Connection:
+        # The producer dispatches from a background thread for large experiments.
+        connection = sqlite3.connect(path, check_same_thread=False)
+        connection.execute("PRAGMA journal_mode=WAL")
+        connection.execute("PRAGMA synchronous=NORMAL")
+        return connection
+
+    return connect
+
+
 def make_celery(settings: Settings) -> Celery:
     """A Celery app for ``settings``: late acks, prefetch 1, reject on worker loss, no result backend."""
     broker_url = settings.resolved_broker_url
+    transport_options: dict[str, Any] = {}
     if broker_url.startswith("sqla+"):
         _tune_embedded_broker(settings)
         if broker_url.startswith("sqla+sqlite:///"):
             settings.data_dir.mkdir(parents=True, exist_ok=True)
+            database = make_url(broker_url.removeprefix("sqla+")).database
+            if database and database != ":memory:":
+                # kombu hands transport options to create_engine.
+                transport_options["creator"] = sqlite_broker_connector(database)
     app = Celery("tricklab", broker=broker_url, set_as_current=False)
+    if transport_options:
+        app.conf.broker_transport_options = transport_options
     if broker_url.startswith(("redis://", "rediss://")) and settings.broker_visibility_seconds is not None:
         visibility = max(1, int(settings.broker_visibility_seconds))
         # kombu sweeps unacknowledged messages back only every interval x throttle seconds

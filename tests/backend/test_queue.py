@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import sqlite3
+from contextlib import closing
 from pathlib import Path
 
 import pytest
 from kombu.transport import sqlalchemy as kombu_sqla
+from sqlalchemy import text
 from tricklab.config import Settings
 from tricklab.queue import TRAIN_RUN_TASK, dispatch_run, make_celery
 
@@ -57,3 +60,16 @@ def test_dispatch_through_the_embedded_sqlite_broker(tmp_path: Path) -> None:
             message.ack()
         finally:
             queue.close()
+
+
+@pytest.mark.filterwarnings("ignore:The ``noload`` loader strategy:DeprecationWarning")
+def test_embedded_broker_writes_without_waiting_for_fsync(tmp_path: Path) -> None:
+    app = make_celery(Settings(data_dir=tmp_path))
+    dispatch_run(app, run_id=1, attempt=1)
+    with app.connection_for_write() as conn:
+        session = conn.default_channel.session
+        assert session.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+        assert session.execute(text("PRAGMA synchronous")).scalar() == 1  # NORMAL
+    # The mode is the file's: a plain connection sees it too.
+    with closing(sqlite3.connect(tmp_path / "broker.sqlite")) as plain:
+        assert plain.execute("PRAGMA journal_mode").fetchone() == ("wal",)
