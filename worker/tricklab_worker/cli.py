@@ -56,7 +56,8 @@ def start_worker(args: argparse.Namespace) -> int:
         "worker",
         f"--loglevel={args.loglevel}",
         f"--concurrency={args.concurrency}",
-        "--prefetch-multiplier=1",
+        # Prefetch 1 by default: a busy worker holding a queued run would keep it from an idle one.
+        f"--prefetch-multiplier={max(1, args.prefetch or 1)}",
         f"--queues={settings.queue_name}",
         f"--hostname=tricklab-{where}-{os.getpid()}@%h",
         # The lease in SQL tracks liveness; Celery's own gossip and event heartbeats

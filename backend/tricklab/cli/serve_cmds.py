@@ -76,7 +76,10 @@ def cmd_up(args: argparse.Namespace) -> int:
     os.environ["TRICKLAB_DATA_DIR"] = str(settings.data_dir.resolve())
     print(f"tricklab: data in {settings.data_dir}", file=sys.stderr, flush=True)
     _migrate(settings)
-    supervisor = WorkerSupervisor(worker_command(["--concurrency", "1", "--loglevel", args.loglevel]), env=os.environ)
+    # The only worker on its broker, so reserving the next run ahead is never unfair to another
+    # worker, and that run starts as soon as the last one ends instead of after a broker poll.
+    worker_args = ["--concurrency", "1", "--prefetch", "2", "--loglevel", args.loglevel]
+    supervisor = WorkerSupervisor(worker_command(worker_args), env=os.environ)
     supervisor.start()
     started = threading.Event()
 
@@ -118,7 +121,13 @@ def _redact(url: str) -> str:
 
 def cmd_worker(args: argparse.Namespace) -> int:
     argv = ["worker", "--concurrency", str(args.concurrency), "--loglevel", args.loglevel]
-    for flag, value in (("--gpu", args.gpu), ("--threads", args.threads), ("--api-url", args.api_url)):
+    options = (
+        ("--gpu", args.gpu),
+        ("--threads", args.threads),
+        ("--prefetch", args.prefetch),
+        ("--api-url", args.api_url),
+    )
+    for flag, value in options:
         if value is not None:
             argv += [flag, str(value)]
     if args.amp:
@@ -131,6 +140,12 @@ def add_worker_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     p.add_argument("--gpu", type=int, default=None, help="train on this GPU only (sets CUDA_VISIBLE_DEVICES)")
     p.add_argument("--concurrency", type=int, default=1, help="runs trained at once by this worker")
     p.add_argument("--threads", type=int, default=None, help="torch threads per run (default: share of the cores)")
+    p.add_argument(
+        "--prefetch",
+        type=int,
+        default=None,
+        help="runs each process reserves ahead (default 1: fair between workers; tricklab up's lone worker uses 2)",
+    )
     p.add_argument("--amp", action="store_true", help="train under bf16 autocast on the GPU")
     p.add_argument(
         "--api-url", default=None, help="report through this server's REST API (token in TRICKLAB_TOKEN), not SQL"
