@@ -7,11 +7,15 @@ another over HTTP; page data is their sum. Target: <= 300 ms p95. Printed per ph
 after the server started (cold), ``--requests`` loads of the unchanged experiment (warm: the
 server's payload cache), as many revalidations with the ETags a browser holds (304), and
 ``--changes`` loads each right after a metric batch and a final metric were written (every payload
-recomputed, as on a live experiment). Subject 2: Chromium (``--chromium``, default /usr/bin/chromium,
-through Playwright) opening the experiment page until the first Plotly chart is drawn, each time in
-a fresh browser context. Target: <= 2 s.
+recomputed, as on a live experiment). ``--baseline-src DIR`` (an older ``backend/`` tree, e.g. from
+``git archive``) serves the same data from a second server, every round loaded from both in
+alternating order, and prints this build / baseline per round.
 
-    python benchmarks/bench_page.py [--runs 1024 --steps 1000] [--no-browser]
+Subject 2: Chromium (``--chromium``, default /usr/bin/chromium, through Playwright) opening the
+experiment page until the first Plotly chart is drawn, each time in a fresh browser context.
+Target: <= 2 s.
+
+    python benchmarks/bench_page.py [--tricks 8 --seeds 4 --steps 1000] [--no-browser] [--baseline-src DIR]
     python benchmarks/bench_page.py --quick
 """
 
@@ -31,7 +35,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import AUTH, Summary, header, parser, verdict
+from _common import AUTH, Summary, header, parser, ratios, verdict
 
 KEYS = ("train_loss", "val_loss", "val_accuracy")
 TRICKS = ["cyclic_lr", "focal_loss", "warmup", "flooding", "dropout", "batch_norm", "label_smoothing", "relu"]
@@ -115,13 +119,16 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def serve(data_dir: Path) -> tuple[subprocess.Popen[bytes], str]:
+def serve(data_dir: Path, source: Path | None = None) -> tuple[subprocess.Popen[bytes], str]:
+    """A ``tricklab server`` on the data directory; from an older source tree's ``backend/`` when given."""
     import httpx
 
     port = _free_port()
     env = {**os.environ, "TRICKLAB_DATA_DIR": str(data_dir), "TRICKLAB_FRONTEND_DIR": str(Path("frontend").resolve())}
+    if source is not None:
+        env["PYTHONPATH"] = str((source / "backend").resolve())
     exe = Path(sys.executable).parent / "tricklab"
-    log = (data_dir / "server.log").open("wb")
+    log = (data_dir / f"server-{port}.log").open("wb")
     proc = subprocess.Popen(
         [str(exe), "server", "--host", "127.0.0.1", "--port", str(port), "--loglevel", "WARNING"],
         stdout=log,
@@ -138,7 +145,7 @@ def serve(data_dir: Path) -> tuple[subprocess.Popen[bytes], str]:
         except httpx.HTTPError:
             time.sleep(0.2)
     os.killpg(proc.pid, signal.SIGTERM)
-    raise RuntimeError((data_dir / "server.log").read_text()[-3000:])
+    raise RuntimeError((data_dir / f"server-{port}.log").read_text()[-3000:])
 
 
 def p95(values: list[float]) -> float:
@@ -195,43 +202,77 @@ def change(sessions: Any, run_id: int, step: int) -> None:
         s.commit()
 
 
+Phases = dict[str, dict[str, list[float]]]
+
+
 def api_timings(
-    base: str, experiment_id: int, n: int, changes: int, database_url: str, new_step: int
-) -> dict[str, dict[str, list[float]]]:
-    """Per request: the first page load after the server started, n loads of the unchanged experiment, n
-    revalidations with the ETags a browser holds, and ``changes`` loads each right after a change."""
+    servers: dict[str, str], experiment_id: int, n: int, changes: int, database_url: str, new_step: int
+) -> dict[str, Phases]:
+    """Per server and request: the first page load after the server started, n loads of the unchanged
+    experiment, n revalidations with the ETags a browser holds, and ``changes`` loads each right after a
+    change. With two servers every round loads the page from both, the order flipped every round."""
     import httpx
     from sqlalchemy import select
     from tricklab.db.models import Run
     from tricklab.db.session import make_engine, make_session_factory
 
-    phases: dict[str, dict[str, list[float]]] = {"cold": {}, "warm": {}, "304": {}, "after a change": {}}
+    out: dict[str, Phases] = {name: {"cold": {}, "warm": {}, "304": {}, "after a change": {}} for name in servers}
 
-    def record(phase: str, figures: dict[str, float]) -> None:
+    def record(server: str, phase: str, figures: dict[str, float]) -> None:
         for name, seconds in figures.items():
-            phases[phase].setdefault(name, []).append(seconds)
+            out[server][phase].setdefault(name, []).append(seconds)
 
     engine = make_engine(database_url)
     sessions = make_session_factory(engine)
     with sessions() as s:
         run_id = s.scalars(select(Run.id).where(Run.experiment_id == experiment_id).order_by(Run.id)).first()
     assert run_id is not None
-    with httpx.Client(base_url=base, headers=AUTH, timeout=120) as client:
-        record("cold", page_round(client, experiment_id))
-        for _ in range(n):
-            record("warm", page_round(client, experiment_id))
-        etags = etags_of(client, experiment_id)
-        for _ in range(n if etags is not None else 0):
-            record("304", page_round(client, experiment_id, etags))
+    clients = {name: httpx.Client(base_url=base, headers=AUTH, timeout=120) for name, base in servers.items()}
+
+    def each(r: int) -> list[tuple[str, httpx.Client]]:
+        pairs = list(clients.items())
+        return pairs if r % 2 == 0 else pairs[::-1]
+
+    try:
+        for name, client in each(0):
+            record(name, "cold", page_round(client, experiment_id))
+        for r in range(n):
+            for name, client in each(r):
+                record(name, "warm", page_round(client, experiment_id))
+        etags = {name: etags_of(client, experiment_id) for name, client in clients.items()}
+        for r in range(n):
+            for name, client in each(r):
+                if etags[name] is not None:
+                    record(name, "304", page_round(client, experiment_id, etags[name]))
         for i in range(changes):
             change(sessions, run_id, new_step + i)
-            record("after a change", page_round(client, experiment_id))
-            fresh = etags_of(client, experiment_id)
-            if etags is not None and fresh is not None:
-                assert all(fresh[k] != etags[k] for k in etags), "a change left a payload's ETag as it was"
-            etags = fresh
-    engine.dispose()
-    return phases
+            for name, client in each(i):
+                record(name, "after a change", page_round(client, experiment_id))
+                fresh, old = etags_of(client, experiment_id), etags[name]
+                if old is not None and fresh is not None:
+                    assert all(fresh[k] != old[k] for k in old), "a change left a payload's ETag as it was"
+                etags[name] = fresh
+    finally:
+        for client in clients.values():
+            client.close()
+        engine.dispose()
+    return out
+
+
+def report(timings: dict[str, Phases]) -> None:
+    """Each server's figures per phase; with a baseline, this build / baseline per round of page data."""
+    for server, phases in timings.items():
+        for phase, requests in phases.items():
+            if not requests:
+                continue
+            print(f"   {server}, {phase}:")
+            for name, values in requests.items():
+                ms = Summary([v * 1000 for v in values])
+                print(f"      GET {name}: p95 {p95(ms.values):.0f} ms, median {ms.fmt(' ms', 3)}")
+    if "baseline" in timings:
+        for phase in ("cold", "warm", "after a change"):
+            a, b = timings["this build"][phase]["page data"], timings["baseline"][phase]["page data"]
+            print(f"   page data {phase}, this build / baseline per round: {ratios(Summary(a), Summary(b)).fmt()}")
 
 
 def first_chart(base: str, experiment_id: int, chromium: str, n: int) -> list[float]:
@@ -259,6 +300,13 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=1_000)
     p.add_argument("--requests", type=int, default=20, help="page loads of the unchanged experiment")
     p.add_argument("--changes", type=int, default=10, help="page loads each right after a metric write")
+    p.add_argument(
+        "--baseline-src",
+        type=Path,
+        default=None,
+        help="an older source tree (git archive <commit> backend | tar -x -C DIR): its server is measured"
+        " alongside on the same data, rounds interleaved",
+    )
     p.add_argument("--chromium", default="/usr/bin/chromium")
     p.add_argument("--no-browser", action="store_true")
     args = p.parse_args()
@@ -276,13 +324,15 @@ def main() -> None:
         upgrade(url)
         experiment_id = populate(url, n_tricks, seeds, steps)
         proc, base = serve(data_dir)
+        procs = [proc]
         try:
-            phases = api_timings(base, experiment_id, requests, changes, url, new_step=steps + 1)
-            for phase, timings in phases.items():
-                print(f"   {phase}:")
-                for name, values in timings.items():
-                    ms = Summary([v * 1000 for v in values])
-                    print(f"      GET {name}: p95 {p95(ms.values):.0f} ms, median {ms.fmt(' ms', 3)}")
+            servers = {"this build": base}
+            if args.baseline_src is not None:
+                baseline_proc, servers["baseline"] = serve(data_dir, args.baseline_src)
+                procs.append(baseline_proc)
+            timings = api_timings(servers, experiment_id, requests, changes, url, new_step=steps + 1)
+            report(timings)
+            phases = timings["this build"]
             page_p95 = p95(phases["warm"]["page data"]) * 1000
             verdict("page data", page_p95 <= 300, f"analysis + 2 curves p95 {page_p95:.0f} ms vs <= 300 ms (warm)")
             changed = phases["after a change"].get("page data")
@@ -295,8 +345,9 @@ def main() -> None:
                 print(f"   Chromium, first chart drawn: {chart.fmt(' s')}")
                 verdict("first chart", chart.median <= 2.0, f"median {chart.median:.2f} s vs <= 2 s")
         finally:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(timeout=15)
+            for server in procs:
+                os.killpg(server.pid, signal.SIGTERM)
+                server.wait(timeout=15)
 
 
 if __name__ == "__main__":
