@@ -73,15 +73,16 @@ def _seconds_between(started: datetime | str | None, finished: datetime | str | 
     return (_time(finished) - _time(started)).total_seconds()
 
 
-def load_table(*, db_session: Session, experiment_id: int) -> tuple[Experiment, RunTable]:
-    """The experiment row and its run table with every final metric (non-finite values as NaN/inf)."""
+def load_table(*, db_session: Session, experiment_id: int, final_metrics: bool = True) -> tuple[Experiment, RunTable]:
+    """The experiment row and its run table with every final metric (non-finite values as NaN/inf), or none."""
     exp = _experiment(db_session, experiment_id)
     resolved = exp.resolved or {}
     factors = resolved.get("factors", [])
     tricks = [f["name"] for f in factors if f.get("kind") == "trick"]
     levels = {f["name"]: list(f["levels"]) for f in factors if f.get("kind") == "level"}
     metrics: dict[int, dict[str, float]] = defaultdict(dict)
-    for run_id, key, val, non_finite in driver_rows(db_session, _FINALS_SQL, (experiment_id,)):
+    finals = driver_rows(db_session, _FINALS_SQL, (experiment_id,)) if final_metrics else []
+    for run_id, key, val, non_finite in finals:
         metrics[run_id][key] = NON_FINITE[non_finite] if non_finite else (math.nan if val is None else float(val))
     # The driver's rows, JSON decoded once per distinct text: the runs of a combination share their
     # tricks and levels, and SQLAlchemy's per-row JSON and time processing took ~40 ms per 1,024 runs (issue 7).
@@ -189,7 +190,8 @@ def get_curves(
     *, db_session: Session, experiment_id: int, key: str, points: int = 200, diff: str | None = None
 ) -> CurvesOut:
     """Seed-mean bands of curve ``key`` per combination on a common grid, and optionally a trick's paired diff."""
-    _, table = load_table(db_session=db_session, experiment_id=experiment_id)
+    # curves never read final metrics (nor does their cache fingerprint)
+    _, table = load_table(db_session=db_session, experiment_id=experiment_id, final_metrics=False)
     if diff is not None and diff not in table.trick_factors:
         raise UnknownKeyError("diff", f"{diff!r} is not a trick factor of experiment {experiment_id}")
     cells = table.ordered_cells()
