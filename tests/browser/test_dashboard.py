@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from tests.browser.conftest import ADMIN_HEADERS, login_with_token
+from tests.conftest import REPO_ROOT
 
 pytestmark = pytest.mark.browser
 
@@ -149,3 +150,21 @@ def test_form_shows_validation_errors_next_to_the_field(page: Any, tricklab_serv
     page.fill("#trick-warmup-epochs", "1")
     page.wait_for_function("document.querySelector('#preview-count').dataset.runs === '6'")
     assert page.text_content("[data-error-for=base-epochs]") == ""
+
+
+def test_index_preloads_every_module_app_js_imports() -> None:
+    """index.html's modulepreload list is the static import graph of app.js, so nothing waits an import level."""
+    frontend = REPO_ROOT / "frontend"
+    imports = re.compile(r'^\s*import\s[^;]*?from\s+"(/js/[^"]+)"', re.MULTILINE)
+    graph: set[str] = set()
+    todo = ["/js/app.js"]
+    while todo:
+        module = todo.pop()
+        for imported in imports.findall((frontend / module.lstrip("/")).read_text()):
+            if imported not in graph:
+                graph.add(imported)
+                todo.append(imported)
+    index = (frontend / "index.html").read_text()
+    preloaded = re.findall(r'<link rel="modulepreload" href="([^"]+)">', index)
+    assert len(preloaded) == len(set(preloaded))
+    assert set(preloaded) == graph

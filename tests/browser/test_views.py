@@ -225,6 +225,10 @@ def test_a_settled_experiment_with_many_combinations(page: Any, api_server: http
     page.wait_for_timeout(1000)
     assert sum("/analysis" in url for url in data_requests) == 1, data_requests
     assert sum("/curves" in url for url in data_requests) == 2, data_requests
+    # ... and its first curves go out before the stream and the saved views, which would share the server.
+    first_curves = next(i for i, url in enumerate(data_requests) if "curves?key=train_loss" in url)
+    assert all(first_curves < i for i, url in enumerate(data_requests) if "/events" in url or "/views" in url)
+    assert any("/events" in url for url in data_requests) and any("/views" in url for url in data_requests)
 
     # Parallel coordinates are drawn only once scrolled near.
     assert page.evaluate("document.getElementById('parallel-chart').data === undefined")

@@ -45,6 +45,11 @@ export async function render(container, { id: pageId, shareToken }) {
   const colorIndex = (key) => comboIndex.get(key) ?? comboIndex.size;
   const comboFor = (key) => (state.experiment.combinations ?? []).find((c) => c.key === key);
 
+  // A settled experiment's first chart is requested before anything else (the stream's
+  // snapshot of every run, the saved views): they would share the server with its curves.
+  const isSettled = settled(experiment);
+  let firstChartDrawn;
+  const firstChart = isSettled ? new Promise((resolve) => { firstChartDrawn = resolve; }) : Promise.resolve();
   const el = buildLayout(experiment, { onCancel: cancelExperiment });
   const runs = runsTable(comboFor, shared ? null : cancelRun);
   const combos = comboTable(colorIndex);
@@ -58,7 +63,7 @@ export async function render(container, { id: pageId, shareToken }) {
       `Read-only shared view${shared.view ? ` "${shared.view.name}"` : ""}`,
       shared.expires_at ? ` · link expires ${new Date(shared.expires_at).toLocaleString()}` : ""));
   } else {
-    el.notice.after(mountSharing({ experimentId: id, currentConfig, openView }));
+    el.notice.after(mountSharing({ experimentId: id, currentConfig, openView, after: firstChart }));
   }
 
   /** A saved comparison's settings: chosen combinations, metric, smoothing, curve key. */
@@ -163,14 +168,19 @@ export async function render(container, { id: pageId, shareToken }) {
     drawDesignInfo(el, a);
     combos.update(a);
     renderOneAtATime(el.oat, a);
-    renderForest(el.effects, a.effects, { metric: a.metric });
-    renderInteractionHeatmap(el.interactions, a.interactions, a.design?.trick_factors ?? []);
     // Parallel coordinates (WebGL) take over a second for 256 combinations: only when scrolled near.
     drawWhenNear(el.parallel, () => renderParallel(el.parallel, a));
-    await yieldToBrowser();
-    if (state.stopped) return;
-    // Last: once the accuracy chart shows an analysis, so do the views above.
-    renderAccuracyChart(el.accuracy, a, { colorIndex });
+    const steps = [
+      () => renderForest(el.effects, a.effects, { metric: a.metric }),
+      () => renderInteractionHeatmap(el.interactions, a.interactions, a.design?.trick_factors ?? []),
+      // Last: once the accuracy chart shows an analysis, so do the views above.
+      () => renderAccuracyChart(el.accuracy, a, { colorIndex }),
+    ];
+    for (const step of steps) {
+      await yieldToBrowser();
+      if (state.stopped) return;
+      step();
+    }
   }
 
   function loadCurve(key) {
@@ -217,6 +227,7 @@ export async function render(container, { id: pageId, shareToken }) {
           if (state.stopped) return;
           drawCurve(firstKey);
           await yieldToBrowser();
+          firstChartDrawn?.();
           await others;
           if (state.stopped) return;
           for (const [key] of otherKeys) drawCurve(key);
@@ -227,6 +238,8 @@ export async function render(container, { id: pageId, shareToken }) {
           await drawAnalysis();
         } catch (err) {
           showNotice(`Could not load results: ${err.message}`);
+        } finally {
+          firstChartDrawn?.();
         }
       } while (again && !state.stopped);
     })();
@@ -325,12 +338,16 @@ export async function render(container, { id: pageId, shareToken }) {
   }
 
   drawLive();
-  if (settled(experiment)) {
+  if (isSettled) {
     loadedSettled = true;
     loadData();
   }
-  if (shared) loadRunsWithoutStream(); // a link reads a snapshot; the live stream is for signed-in users
-  else openStream();
+  // A link reads a snapshot; the live stream is for signed-in users.
+  firstChart.then(() => {
+    if (state.stopped) return;
+    if (shared) loadRunsWithoutStream();
+    else openStream();
+  });
   return () => {
     state.stopped = true;
     source?.close();

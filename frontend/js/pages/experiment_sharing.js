@@ -15,7 +15,7 @@ function linkState(link) {
 }
 
 /** The "Saved comparisons" card with its Share dialog. */
-export function mountSharing({ experimentId, currentConfig, openView }) {
+export function mountSharing({ experimentId, currentConfig, openView, after = Promise.resolve() }) {
   const list = h("ul", { class: "saved-views", id: "saved-views" });
   const notice = h("div", { id: "sharing-notice", class: "small" });
   const name = h("input", { id: "view-name", placeholder: "name of this comparison", maxlength: "200" });
@@ -136,6 +136,6 @@ export function mountSharing({ experimentId, currentConfig, openView }) {
   const writeControls = canWrite() ? [name, save, share] : [];
   const card = h("section", { class: "card", id: "sharing" },
     h("h2", {}, "Saved comparisons"), list, h("div", { class: "controls" }, writeControls), notice, dialog.el);
-  refresh();
+  after.then(refresh); // the page may want its charts' requests answered first
   return card;
 }
