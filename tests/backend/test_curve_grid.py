@@ -15,7 +15,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
-from tricklab.analysis.curves import common_grid, to_grid
+from tricklab.analysis.curves import common_grid, fill_gaps, to_grid
 from tricklab.db.models import Run
 from tricklab.reporting import MetricPoint as ReportedPoint
 from tricklab.services import curve_grid, metrics, run_buckets
@@ -126,3 +126,21 @@ def _close(a: Any, b: Any) -> bool:
     if isinstance(a, float) and isinstance(b, float):
         return math.isclose(a, b, rel_tol=1e-12, abs_tol=1e-15)
     return bool(a == b)
+
+
+def test_gap_filling_is_asked_of_exactly_the_rows_it_changes() -> None:
+    rng = np.random.default_rng(3)
+    matrix = rng.normal(size=(300, 12))
+    matrix[rng.random(matrix.shape) < 0.25] = np.nan
+    matrix[0] = np.nan  # nothing recorded
+    matrix[1, 5:] = np.nan  # ended early: trailing NaNs only
+    matrix[2, :4] = np.inf  # started late (non-finite counts as missing)
+    grid = np.arange(12) * 16
+    changed = []
+    for i, row in enumerate(matrix):
+        filled = row.copy()
+        fill_gaps(filled, grid)
+        if not np.array_equal(filled, row, equal_nan=True):
+            changed.append(i)
+    assert curve_grid._rows_with_inner_gaps(matrix).tolist() == changed and 1 not in changed
+    assert curve_grid._rows_with_inner_gaps(np.zeros((0, 5))).tolist() == []

@@ -95,6 +95,20 @@ def grid_level(lo: int, hi: int, points: int) -> int:
     return rollups.LEVELS[-1]
 
 
+def _rows_with_inner_gaps(matrix: np.ndarray) -> np.ndarray:
+    """Rows with a non-finite entry between their first and last finite ones: the only ones ``fill_gaps`` changes.
+
+    While some runs go on, every other row ends in NaN columns; calling ``fill_gaps`` on each of
+    1,024 rows for nothing cost ~15 ms per request (issue 7).
+    """
+    finite = np.isfinite(matrix)
+    if finite.size == 0:
+        return np.zeros(0, dtype=np.int64)
+    first = finite.argmax(axis=1)
+    last = matrix.shape[1] - 1 - finite[:, ::-1].argmax(axis=1)
+    return np.flatnonzero(finite.any(axis=1) & (finite.sum(axis=1) < last - first + 1))
+
+
 def load_grid(*, db_session: Session, experiment_id: int, key: str, points: int) -> GridCurves | None:
     """Every run's ``key`` curve on a rollup-aligned grid; None when the points are few enough to read directly."""
     extents = driver_rows(db_session, _EXTENTS_SQL, (key, rollups.LEVELS[-1], experiment_id))
@@ -129,9 +143,8 @@ def load_grid(*, db_session: Session, experiment_id: int, key: str, points: int)
         series = load_series(db_session=db_session, experiment_id=experiment_id, key=key, run_ids=diverged)
         for rid, s in series.items():
             matrix[row_of[rid]] = to_grid(s, grid, edges)
-    gaps = np.flatnonzero(np.isnan(matrix).any(axis=1))
     skip = set(diverged)
-    for i in gaps.tolist():
+    for i in _rows_with_inner_gaps(matrix).tolist():
         if ordered[i] not in skip:
             fill_gaps(matrix[i], grid)
     return GridCurves(grid=grid, matrix=matrix, row_of=row_of)
