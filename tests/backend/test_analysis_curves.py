@@ -9,6 +9,7 @@ import pytest
 from scipy import stats
 from tricklab.analysis.curves import (
     Series,
+    _json,
     band,
     bands,
     common_grid,
@@ -96,3 +97,9 @@ def test_1024_runs_x_1000_steps_aggregate_to_bands() -> None:
     assert bands[0].mean[0] == pytest.approx(np.mean([series[i].values[:5].mean() for i in range(4)]))
     diff = diff_curve("t1", cells, runs, grid, matrix, row_of)
     assert len(diff.steps) == 200
+
+
+def test_json_lists_have_none_where_not_finite() -> None:
+    assert _json(np.array([1.5, np.nan, -np.inf, 0.0])) == [1.5, None, None, 0.0]
+    assert _json(np.array([[1.0, np.nan], [np.inf, 2.0]])) == [[1.0, None], [None, 2.0]]
+    assert _json(np.zeros((0, 3))) == []

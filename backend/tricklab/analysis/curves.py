@@ -6,6 +6,7 @@ import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from scipy import stats
@@ -116,9 +117,20 @@ def _level(c: Cell) -> str:
     return repr(sorted(c.levels.items()))
 
 
-def _json(a: np.ndarray) -> list[float | None]:
-    isfinite = math.isfinite
-    return [x if isfinite(x) else None for x in a.tolist()]
+def _json(a: np.ndarray) -> Any:
+    """The array as (nested) lists of floats with None where it is not finite (JSON has no NaN).
+
+    One ``tolist`` and a patch of the few non-finite entries: a per-value comprehension over a
+    large page's 3 x 256 x 63 band values was the biggest part of building its bands (issue 7).
+    """
+    out = a.tolist()
+    for index in np.argwhere(~np.isfinite(a)).tolist():
+        *outer, last = index
+        row = out
+        for k in outer:
+            row = row[k]
+        row[last] = None
+    return out
 
 
 def curve_bands(
@@ -143,7 +155,7 @@ def bands_on_grid(
             by_cell.setdefault(r.combo_key, []).append(row_of[r.run_id])
     mean, lo, hi, n = bands(matrix, [by_cell.get(c.key, []) for c in cells])
     steps = [int(x) for x in grid.tolist()]
-    counts = n.tolist()
+    counts, means, los, his = n.tolist(), _json(mean), _json(lo), _json(hi)
     # built without validation: every field has its declared type by construction, and validating
     # 256 bands of ~5 x 63 values was a visible part of a large page's curves request (issue 7)
     return [
@@ -152,9 +164,9 @@ def bands_on_grid(
             tricks=list(cell.tricks),
             levels=cell.levels,
             steps=steps,
-            mean=_json(mean[i]),
-            lo=_json(lo[i]),
-            hi=_json(hi[i]),
+            mean=means[i],
+            lo=los[i],
+            hi=his[i],
             n=counts[i],
         )
         for i, cell in enumerate(cells)
