@@ -190,3 +190,23 @@ def test_effects_over_24k_runs_fit_every_term() -> None:
     mains, inters, model = fit_effects(table, "acc")
     assert len(runs) == 24_576 and len(mains) == 10 and len(inters) == 45
     assert model is not None and model.n_obs == 24_576
+
+
+def test_effects_fit_on_one_blas_thread_is_the_fit_and_leaves_the_threads_as_they_were() -> None:
+    from threadpoolctl import threadpool_info  # type: ignore[import-untyped]
+    from tricklab.analysis.effects import _fit_effects
+
+    rng = np.random.default_rng(11)
+    tricks = [f"t{i}" for i in range(6)]
+
+    def f(on: set[str], _l: object, _s: int) -> float:
+        return 0.8 + 0.01 * len(on) + 0.02 * ("t1" in on and "t4" in on) + rng.normal(0, 0.01)
+
+    table = make_table(tricks, f, seeds=3)
+    before = [i["num_threads"] for i in threadpool_info()]
+    limited = fit_effects(table, "acc")
+    assert [i["num_threads"] for i in threadpool_info()] == before
+    unlimited = _fit_effects(table, "acc", None)
+    for a, b in zip(limited[0] + limited[1], unlimited[0] + unlimited[1], strict=True):
+        assert a.term == b.term and a.estimate == pytest.approx(b.estimate, rel=1e-12, abs=1e-15)
+        assert a.std_error == pytest.approx(b.std_error, rel=1e-12)
