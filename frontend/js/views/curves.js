@@ -38,7 +38,7 @@ function bandTrace(x, lo, hi, color, group) {
   };
 }
 
-export const BAND_LIMIT = 32;
+const BAND_LIMIT = 32;
 
 /**
  * Many combinations: one line trace per colour (and focus state), the combinations of that
