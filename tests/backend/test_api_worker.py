@@ -64,9 +64,17 @@ def test_bad_bodies_are_422_naming_the_field_and_store_nothing(
     assert client.get(f"{RUNS}/{run_id}/metrics").json()["keys"] == []
 
 
-def test_credentials_are_checked_before_the_body_is_read(anon_client: TestClient, run_id: int) -> None:
-    r = anon_client.post(f"{RUNS}/{run_id}/metrics", content=b"not json", headers={"Content-Type": "application/json"})
-    assert r.status_code == 401
+def test_credentials_are_checked_before_the_body_is_read(
+    anon_client: TestClient, member_client: TestClient, run_id: int
+) -> None:
+    json_type = {"Content-Type": "application/json"}
+    assert anon_client.post(f"{RUNS}/{run_id}/metrics", content=b"not json", headers=json_type).status_code == 401
+    unknown = {**json_type, "Authorization": "Bearer tl_revoked-or-unknown"}
+    r = anon_client.post(f"{RUNS}/{run_id}/metrics", content=b"not json", headers=unknown)
+    assert r.status_code == 401 and r.headers["www-authenticate"] == "Bearer"
+    # a member's personal token may not report runs: 403, whatever the body
+    r = member_client.post(f"{RUNS}/{run_id}/metrics", content=b"not json", headers=json_type)
+    assert r.status_code == 403 and "worker tokens" in r.json()["detail"]
 
 
 def test_another_teams_run_is_404_even_for_a_stale_attempt(
