@@ -5,11 +5,12 @@ Fingerprints are checked on both dialects against writes through the services th
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 from tricklab.db.models import Run
 from tricklab.reporting import MetricPoint
-from tricklab.services import leases, metrics
+from tricklab.services import leases, metrics, payload_cache
 from tricklab.services.payload_cache import PayloadCache, etag_matches, fingerprint, make_etag
 
 from tests.backend.store_helpers import RecordingCelery, create_experiment, run_ids
@@ -101,3 +102,10 @@ def test_fingerprint_follows_runs_and_final_metrics(db_session: Session, celery_
         old = _fp(db_session, exp, [])
         db_session.execute(update(Run).where(Run.id == rid).values(**change))
         assert _fp(db_session, exp, []) != old, change
+
+
+def test_etags_of_another_build_do_not_match(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert payload_cache._code_version() == payload_cache.CODE_VERSION  # the same source, the same digest
+    tag = make_etag("curves", 1, ("train_loss", 200, None), b"state")
+    monkeypatch.setattr(payload_cache, "CODE_VERSION", "another build")
+    assert make_etag("curves", 1, ("train_loss", 200, None), b"state") != tag

@@ -18,7 +18,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
-from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -31,11 +31,17 @@ MAX_BYTES = 64 * 1024 * 1024
 
 
 def _code_version() -> str:
-    # a new release may compute the same data differently: its ETags must not match the old ones
-    try:
-        return version("tricklab")
-    except PackageNotFoundError:  # pragma: no cover - running from a source tree without metadata
-        return "source"
+    """A digest of the tricklab package's source, read once per process.
+
+    Another build may compute the same data differently (or the catalogs behind the design info
+    may differ), and the version number does not change with every build: a browser's ETag from
+    an older build must not get a 304.
+    """
+    root = Path(__file__).resolve().parents[1]
+    h = hashlib.blake2b(digest_size=16)
+    for path in sorted(root.rglob("*.py")):
+        h.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes())
+    return h.hexdigest()
 
 
 CODE_VERSION = _code_version()
