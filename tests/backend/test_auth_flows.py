@@ -188,8 +188,14 @@ def test_share_link_reaches_one_experiment_only(
     assert shared["experiment"]["id"] == exp and shared["view"]["config"]["combinations"] == ["relu"]
     runs = anon_client.get(f"/api/v1/shared/{token}/runs").json()["items"]
     assert runs and {r["experiment_id"] for r in runs} == {exp}
-    assert anon_client.get(f"/api/v1/shared/{token}/curves").status_code == 200
-    assert anon_client.get(f"/api/v1/shared/{token}/analysis").status_code == 200
+    for part in ("curves", "analysis"):
+        # the link serves the member's own answer, with the same ETag, and revalidates to 304
+        via_link = anon_client.get(f"/api/v1/shared/{token}/{part}")
+        as_member = member_client.get(f"/api/v1/experiments/{exp}/{part}")
+        assert via_link.status_code == 200 and via_link.json() == as_member.json()
+        assert via_link.headers["etag"] == as_member.headers["etag"]
+        again = anon_client.get(f"/api/v1/shared/{token}/{part}", headers={"If-None-Match": via_link.headers["etag"]})
+        assert again.status_code == 304 and not again.content
     # The link is no credential for the rest of the API.
     as_bearer = {"Authorization": f"Bearer {token}"}
     for path in (f"/api/v1/experiments/{other}", f"/api/v1/experiments/{exp}", "/api/v1/experiments"):
@@ -208,6 +214,11 @@ def test_revoked_and_expired_links_stop_working(
     assert anon_client.get(f"/api/v1/shared/{first['token']}").status_code == 200
     assert client.delete(f"/api/v1/shares/{first['id']}").json()["revoked_at"] is not None
     assert anon_client.get(f"/api/v1/shared/{first['token']}").status_code == 404
+    # a cached answer's ETag is no way around the revocation
+    for part in ("curves", "analysis"):
+        etag = client.get(f"/api/v1/experiments/{exp}/{part}").headers["etag"]
+        r = anon_client.get(f"/api/v1/shared/{first['token']}/{part}", headers={"If-None-Match": etag})
+        assert r.status_code == 404
     second = client.post(f"/api/v1/experiments/{exp}/shares", json={"expires_in_days": 1}).json()
     assert anon_client.get(f"/api/v1/shared/{second['token']}/runs").status_code == 200
     db_session.execute(update(ShareLink).where(ShareLink.id == second["id"]).values(expires_at=utcnow()))

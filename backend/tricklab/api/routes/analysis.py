@@ -2,31 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
-from fastapi import APIRouter, Header, HTTPException, Query, status
+from fastapi import APIRouter, HTTPException, Query, status
 from fastapi.responses import Response
 
 from tricklab.analysis.schemas import AnalysisOut, CurvesOut
 from tricklab.api.deps import SessionDep
+from tricklab.api.etag import NOT_MODIFIED, IfNoneMatch, payload_response
 from tricklab.auth.deps import ViewerDep
 from tricklab.services import access
 from tricklab.services import analysis as service
-from tricklab.services.payload_cache import Payload
 
 router = APIRouter(prefix="/api/v1", tags=["analysis"])
-IfNoneMatch = Annotated[str | None, Header(description="an ETag of an earlier answer: 304 while it is current")]
-NOT_MODIFIED: dict[int | str, dict[str, Any]] = {
-    304: {"description": "the experiment has not changed since the ETag in If-None-Match"}
-}
-
-
-def _respond(payload: Payload) -> Response:
-    # no-cache: a browser may keep the body but revalidates it (If-None-Match) on every request
-    headers = {"ETag": payload.etag, "Cache-Control": "private, no-cache"}
-    if payload.body is None:
-        return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=headers)
-    return Response(content=payload.body, media_type="application/json", headers=headers)
 
 
 def _unprocessable(exc: service.UnknownKeyError) -> HTTPException:
@@ -57,7 +45,7 @@ def get_curves(
         )
     except service.UnknownKeyError as exc:
         raise _unprocessable(exc) from exc
-    return _respond(payload)
+    return payload_response(payload)
 
 
 @router.get("/experiments/{experiment_id}/analysis", response_model=AnalysisOut, responses=NOT_MODIFIED)
@@ -83,7 +71,7 @@ def get_analysis(
         )
     except service.UnknownKeyError as exc:
         raise _unprocessable(exc) from exc
-    return _respond(payload)
+    return payload_response(payload)
 
 
 @router.get("/experiments/{experiment_id}/export")

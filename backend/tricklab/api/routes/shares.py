@@ -9,10 +9,12 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, status
+from fastapi.responses import Response
 from sqlalchemy.orm import Session, sessionmaker
 
 from tricklab.analysis.schemas import AnalysisOut, CurvesOut
 from tricklab.api.deps import SessionDep, SettingsDep, get_session_factory
+from tricklab.api.etag import NOT_MODIFIED, IfNoneMatch, payload_response
 from tricklab.auth.deps import MemberDep
 from tricklab.db.session import begin_write
 from tricklab.schemas.api import MAX_PAGE_LIMIT, Page, RunOut, RunStatus
@@ -102,39 +104,49 @@ def _unprocessable(exc: analysis.UnknownKeyError) -> HTTPException:
     return HTTPException(status_code=status.HTTP_422_UNPROCESSABLE_CONTENT, detail=detail)
 
 
-@router.get("/shared/{share_token}/curves", response_model=CurvesOut)
+@router.get("/shared/{share_token}/curves", response_model=CurvesOut, responses=NOT_MODIFIED)
 def shared_curves(
     grant: ShareDep,
     db_session: SessionDep,
     key: Annotated[str, Query(min_length=1, max_length=200)] = "train_loss",
     points: Annotated[int, Query(ge=10, le=2000)] = 200,
     diff: Annotated[str | None, Query(max_length=200)] = None,
-) -> CurvesOut:
+    if_none_match: IfNoneMatch = None,
+) -> Response:
     """The shared experiment's seed-mean curves (as ``/experiments/{id}/curves``)."""
     try:
-        return analysis.get_curves(
-            db_session=db_session, experiment_id=grant.experiment_id, key=key, points=points, diff=diff
+        payload = analysis.curves_json(
+            db_session=db_session,
+            experiment_id=grant.experiment_id,
+            key=key,
+            points=points,
+            diff=diff,
+            if_none_match=if_none_match,
         )
     except analysis.UnknownKeyError as exc:
         raise _unprocessable(exc) from exc
+    return payload_response(payload)
 
 
-@router.get("/shared/{share_token}/analysis", response_model=AnalysisOut)
+@router.get("/shared/{share_token}/analysis", response_model=AnalysisOut, responses=NOT_MODIFIED)
 def shared_analysis(
     grant: ShareDep,
     db_session: SessionDep,
     metric: Annotated[str | None, Query(max_length=200)] = None,
     target: float | None = None,
     target_key: Annotated[str | None, Query(max_length=200)] = None,
-) -> AnalysisOut:
+    if_none_match: IfNoneMatch = None,
+) -> Response:
     """The shared experiment's summary, effects and tables (as ``/experiments/{id}/analysis``)."""
     try:
-        return analysis.get_analysis(
+        payload = analysis.analysis_json(
             db_session=db_session,
             experiment_id=grant.experiment_id,
             metric=metric,
             target=target,
             target_key=target_key,
+            if_none_match=if_none_match,
         )
     except analysis.UnknownKeyError as exc:
         raise _unprocessable(exc) from exc
+    return payload_response(payload)
