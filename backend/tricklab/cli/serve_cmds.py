@@ -48,8 +48,11 @@ def _serve(settings: Settings, host: str, port: int, log_level: str, on_started:
     import uvicorn
 
     from tricklab.api.app import create_app
+    from tricklab.api.process_setup import prepare_server_process
 
-    server = uvicorn.Server(uvicorn.Config(create_app(settings), host=host, port=port, log_level=log_level))
+    app = create_app(settings)
+    prepare_server_process()
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level=log_level))
     # uvicorn shuts down gracefully on SIGTERM and then re-raises it; by default that
     # would kill this process before `tricklab up` stops its worker, so exit instead.
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
