@@ -95,3 +95,40 @@ def test_broker_failure_is_left_to_the_reaper(db_session: Session) -> None:
 
     experiment_id = create_experiment(db_session, DownBroker(), factors=[], seeds=1)  # type: ignore[arg-type]
     assert len(run_ids(db_session, experiment_id)) == 1
+
+
+@pytest.mark.parametrize(
+    ("run_statuses", "before", "after"),
+    [
+        (["queued", "queued", "queued"], "queued", "queued"),
+        (["running", "queued", "queued"], "queued", "running"),
+        (["succeeded", "queued", "queued"], "queued", "running"),
+        (["succeeded", "failed", "running"], "running", "running"),
+        (["succeeded", "diverged", "cancelled"], "running", "finished"),
+        (["succeeded", "succeeded", "succeeded"], "queued", "finished"),
+        (["queued", "queued", "queued"], "running", "running"),  # re-queued by the reaper: not back to queued
+        (["succeeded", "queued", "succeeded"], "finished", "running"),  # a run queued again reopens it
+        (["succeeded", "succeeded", "succeeded"], "cancelled", "cancelled"),
+    ],
+)
+def test_refresh_derives_the_status_from_the_runs(
+    db_session: Session, celery_app: RecordingCelery, run_statuses: list[str], before: str, after: str
+) -> None:
+    from sqlalchemy import delete, update
+    from tricklab.db.models import Experiment
+
+    experiment_id = create_experiment(db_session, celery_app, factors=["label_smoothing"], seeds=3)
+    ids = db_session.scalars(select(Run.id).where(Run.experiment_id == experiment_id).order_by(Run.id).limit(3)).all()
+    # exactly the three runs of the case
+    db_session.execute(delete(Run).where(Run.experiment_id == experiment_id, Run.id.not_in(ids)))
+    for run_id, status in zip(ids, run_statuses, strict=True):
+        db_session.execute(update(Run).where(Run.id == run_id).values(status=status))
+    db_session.execute(
+        update(Experiment).where(Experiment.id == experiment_id).values(status=before, finished_at=None, n_runs=3)
+    )
+    experiments.refresh_experiment_status(db_session, experiment_id)
+    row = db_session.get(Experiment, experiment_id)
+    assert row is not None and row.status == after
+    assert (row.finished_at is not None) == all(
+        s in ("succeeded", "failed", "diverged", "cancelled") for s in run_statuses
+    )

@@ -263,16 +263,21 @@ def refresh_experiment_status(db_session: Session, experiment_id: int, now: date
     row = db_session.get(Experiment, experiment_id, with_for_update=lock, populate_existing=True, options=[columns])
     if row is None:
         return
-    counts, _ = status_counts(db_session, [experiment_id])[experiment_id]
-    done = sum(getattr(counts, s) for s in TERMINAL_RUN_STATUSES)
-    all_done = done >= row.n_runs
+    # Index seeks on (experiment_id, status) instead of counting every run: a GROUP BY over an
+    # 18,432-run experiment took ~10 ms of every claim and finish (issue 7, bench_queue.py).
+    all_done = not _has_runs(db_session, experiment_id, ("queued", "running"))
     if row.status != "cancelled":
         if all_done:
             row.status = "finished"
-        elif counts.queued < row.n_runs:
+        elif row.status != "running" and _has_runs(db_session, experiment_id, ("running", *TERMINAL_RUN_STATUSES)):
             row.status = "running"
     if all_done and row.finished_at is None:
         row.finished_at = now or utcnow()
+
+
+def _has_runs(db_session: Session, experiment_id: int, statuses: Sequence[str]) -> bool:
+    found = select(Run.id).where(Run.experiment_id == experiment_id, Run.status.in_(statuses)).limit(1)
+    return db_session.execute(found).first() is not None
 
 
 def cancel_experiment(*, db_session: Session, experiment_id: int, celery_app: Any = None) -> ExperimentOut:
