@@ -21,7 +21,8 @@ def test_digits_trains_logs_the_contract_metrics_and_returns_final_metrics() -> 
     assert outcome.status == "succeeded" and outcome.resumed_from_step == 0
     steps_per_epoch = 1078 // 64
     assert sink.steps("train_loss") == list(range(2, 2 * steps_per_epoch + 1, 2))
-    assert sink.steps("lr") == sink.steps("grad_norm") == sink.steps("train_loss")
+    assert sink.steps("lr") == sink.steps("train_loss")
+    assert sink.steps("grad_norm") == list(range(10, 2 * steps_per_epoch + 1, 10))  # grad_norm_every's default
     assert sink.steps("val_accuracy") == [steps_per_epoch, 2 * steps_per_epoch]
     assert sink.batches < 20  # flushed in batches, not per step
     for key in (
@@ -156,3 +157,11 @@ def test_amp_flag_trains_on_cpu_in_bfloat16() -> None:
         device=torch.device("cpu"),
     )
     assert outcome.status == "succeeded"
+
+
+def test_grad_norm_every_sets_the_grad_norm_cadence() -> None:
+    sink, control = RecordingSink(), Control()
+    config = make_config("digits", {}, epochs=1, batch_size=64, width=16, grad_norm_every=1, max_steps=5)
+    assert train_run(config, sink=sink, control=control).status == "succeeded"
+    assert sink.steps("grad_norm") == [1, 2, 3, 4, 5]
+    assert all(math.isfinite(v) and v > 0 for _, v in sink.points["grad_norm"])

@@ -61,6 +61,14 @@ TRAINING_PARAMS: dict[str, ParamSpec] = {
     ),
     "eval_every": _p("int", 0, "evaluate on the validation set every N steps (0 = once per epoch)", min=0),
     "log_every": _p("int", 1, "record train_loss every N steps", min=1),
+    # Sampled, as W&B's watch() samples gradients: each norm is a few tensor ops on the step's
+    # critical path, ~6% of a small CPU model's step when taken every step (issue 7).
+    "grad_norm_every": _p(
+        "int",
+        10,
+        "record grad_norm (and sample the first-layer norm behind first_layer_grad_norm) every N steps",
+        min=1,
+    ),
     "max_steps": _p("int", 0, "stop after N optimizer steps (0 = no limit)", min=0),
     "target": _p("float", None, "target value of the primary metric for steps-to-target", nullable=True),
     "eval_attack_epsilon": _p("float", 0.1, "epsilon of the fixed PGD attack behind robust_accuracy", min=0),

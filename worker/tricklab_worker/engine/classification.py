@@ -82,6 +82,7 @@ def train_classification(
     batch_size = min(base.get_int("batch_size", 64), n_train)
     total_steps, steps_per_epoch = options.timing.total_steps, options.timing.steps_per_epoch
     log_every, eval_every = base.get_int("log_every", 1), base.get_int("eval_every", 0)
+    grad_norm_every = base.get_int("grad_norm_every", 10)
     target = base.get_optional_float("target")
     shuffle = torch.Generator().manual_seed(run.config.seed)
     state = LoopState(first_layer_norm_sum=torch.zeros((), device=device))
@@ -154,6 +155,7 @@ def train_classification(
         if step % log_every == 0:
             buffer.add("train_loss", step, loss)
             buffer.add("lr", step, lr)
+        if step % grad_norm_every == 0:
             grad_norm, first_layer_norm = _gradient_norms(parameters, first_layer_index)
             if grad_norm is not None:
                 buffer.add("grad_norm", step, grad_norm)

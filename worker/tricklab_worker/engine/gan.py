@@ -75,7 +75,7 @@ def train_gan(
     optimizer_d = build_optimizer(options.optimizer, list(critic.parameters()))
     total_steps = options.timing.total_steps
     batch_size, z_dim = base.get_int("batch_size", 256), base.get_int("z_dim", 2)
-    log_every = base.get_int("log_every", 1)
+    log_every, grad_norm_every = base.get_int("log_every", 1), base.get_int("grad_norm_every", 10)
     eval_every = base.get_int("eval_every", 0) or max(1, total_steps // 10)
     target = base.get_optional_float("target")
     score_seed = run.config.seed + SCORE_SEED_OFFSET
@@ -115,12 +115,13 @@ def train_gan(
         optimizer_g.zero_grad(set_to_none=True)
         torch.autograd.backward(g_loss)
         if step % log_every == 0:
-            gradients = [p.grad for p in generator.parameters() if p.grad is not None]
             buffer.add("d_loss", step, d_loss)
             buffer.add("g_loss", step, g_loss)
             buffer.add("lr", step, lr)
-            buffer.add("grad_norm", step, torch.nn.utils.get_total_norm(gradients))
             buffer.add("critic_steps", step, float(critic_steps))
+        if step % grad_norm_every == 0:
+            gradients = [p.grad for p in generator.parameters() if p.grad is not None]
+            buffer.add("grad_norm", step, torch.nn.utils.get_total_norm(gradients))
         optimizer_g.step()
 
         if step % eval_every == 0 or step == total_steps:
