@@ -22,6 +22,18 @@ def test_buffer_sends_each_key_once_per_flush_and_finds_the_first_non_finite_ste
     assert buffer.flush() == ({}, None)
 
 
+def test_buffer_merges_a_key_logged_as_tensors_and_floats_in_step_order() -> None:
+    sink = RecordingSink()
+    buffer = MetricBuffer(sink)
+    buffer.add("val_loss", 4, 0.25)
+    buffer.add("val_loss", 2, torch.tensor(0.5, dtype=torch.bfloat16))
+    buffer.add("val_loss", 6, torch.tensor([0.125]))
+    flushed, divergence = buffer.flush()
+    assert divergence is None
+    assert flushed == {"val_loss": [(2, 0.5), (4, 0.25), (6, 0.125)]}
+    assert sink.points["val_loss"] == [(2, 0.5), (4, 0.25), (6, 0.125)]
+
+
 def test_lr_is_not_a_divergence_signal() -> None:
     buffer = MetricBuffer(RecordingSink())
     buffer.add("lr", 1, float("inf"))

@@ -26,39 +26,67 @@ class Divergence:
 
 
 class MetricBuffer:
-    """Collects points as device tensors and hands them to the sink in one host transfer per flush."""
+    """Collects points as device tensors and hands them to the sink in one host transfer per flush.
+
+    Points are kept per key as they arrive (steps and values in two lists), so a flush does not
+    regroup them: ``add`` runs on every training step's critical path (issue 7).
+    """
 
     def __init__(self, sink: MetricSink) -> None:
         self.sink = sink
-        self._tensor_points: list[tuple[str, int, Tensor]] = []
-        self._float_points: list[tuple[str, int, float]] = []
+        self._tensors: dict[str, tuple[list[int], list[Tensor]]] = {}
+        self._floats: dict[str, tuple[list[int], list[float]]] = {}
 
     def add(self, key: str, step: int, value: Tensor | float) -> None:
         if isinstance(value, Tensor):
-            self._tensor_points.append((key, step, value.detach().reshape(())))
+            tensor_column = self._tensors.get(key)
+            if tensor_column is None:
+                tensor_column = self._tensors[key] = ([], [])
+            tensor_column[0].append(step)
+            # Each tensor op is a dispatcher call on the step's path: a loss is already 0-d.
+            tensor_column[1].append(value.detach() if value.dim() == 0 else value.detach().reshape(()))
         else:
-            self._float_points.append((key, step, float(value)))
+            float_column = self._floats.get(key)
+            if float_column is None:
+                float_column = self._floats[key] = ([], [])
+            float_column[0].append(step)
+            float_column[1].append(float(value))
+
+    def _columns(self) -> dict[str, tuple[list[int], list[float]]]:
+        """Every pending point by key, the tensors read in one host transfer; the buffer is left empty."""
+        columns = self._floats
+        if self._tensors:
+            tensors = [t for _, values in self._tensors.values() for t in values]
+            if any(t.dtype != torch.float32 for t in tensors):  # bf16 under autocast
+                tensors = [t.float() for t in tensors]
+            flat: list[float] = torch.stack(tensors).cpu().tolist()
+            start = 0
+            for key, (steps, values) in self._tensors.items():
+                read = flat[start : start + len(values)]
+                start += len(values)
+                if key in columns:  # one key logged both ways: merge, in step order below
+                    columns[key] = (columns[key][0] + steps, columns[key][1] + read)
+                else:
+                    columns[key] = (steps, read)
+        self._tensors, self._floats = {}, {}
+        return columns
 
     def flush(self) -> tuple[dict[str, list[tuple[int, float]]], Divergence | None]:
         """Send everything pending; return it by key and the first non-finite diverging value, if any."""
-        points = list(self._float_points)
-        if self._tensor_points:
-            values = torch.stack([value.float() for _, _, value in self._tensor_points]).cpu().tolist()
-            points += [(key, step, value) for (key, step, _), value in zip(self._tensor_points, values, strict=True)]
-        self._tensor_points.clear()
-        self._float_points.clear()
         by_key: dict[str, list[tuple[int, float]]] = {}
-        for key, step, value in points:
-            by_key.setdefault(key, []).append((step, value))
         divergence: Divergence | None = None
-        for key, series in by_key.items():
-            series.sort()
-            self.sink.log_many(key, [s for s, _ in series], [v for _, v in series])
-            if key in NOT_DIVERGENCE_SIGNALS:
+        for key, (steps, values) in self._columns().items():
+            series = list(zip(steps, values, strict=True))
+            if steps != sorted(steps):  # in order already unless a key was logged both ways
+                series.sort()
+                steps, values = [s for s, _ in series], [v for _, v in series]
+            by_key[key] = series
+            self.sink.log_many(key, steps, values)
+            if key in NOT_DIVERGENCE_SIGNALS or all(map(math.isfinite, values)):
                 continue
-            bad = next(((s, key) for s, v in series if not math.isfinite(v)), None)
-            if bad is not None and (divergence is None or bad[0] < divergence.step):
-                divergence = Divergence(step=bad[0], key=key)
+            bad = next(s for s, v in series if not math.isfinite(v))
+            if divergence is None or bad < divergence.step:
+                divergence = Divergence(step=bad, key=key)
         return by_key, divergence
 
 
