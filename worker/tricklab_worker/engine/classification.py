@@ -23,10 +23,11 @@ from tricklab_worker.engine.options import RunOptions, build_optimizer
 from tricklab_worker.engine.tasks import BaseConfig, ClassificationData
 from tricklab_worker.models.classifier import Classifier
 
-# Device-side metrics are read back every FLUSH_EVERY steps (and at every evaluation): each read is a
-# host sync plus Python bookkeeping, ~1.5% of a small CPU model's steps at 50 (issue 7). Divergence is
-# noticed at a flush, so a diverged run stops at most this many steps late.
+# Device-side metrics are read back every FLUSH_EVERY steps, at every evaluation, and at least every
+# FLUSH_SECONDS so slow models still stream live: each read is a host sync plus Python bookkeeping,
+# ~1.5% of a small CPU model's steps at every 50 (issue 7). Divergence is noticed at a read.
 FLUSH_EVERY = 200
+FLUSH_SECONDS = 2.0
 CONTROL_EVERY = 10
 
 
@@ -124,7 +125,11 @@ def train_classification(
             },
         )
 
+    last_flush = time.perf_counter()
+
     def flush() -> TrainOutcome | None:
+        nonlocal last_flush
+        last_flush = time.perf_counter()
         flushed, divergence = buffer.flush()
         control.set_progress(state.step / total_steps)
         if state.steps_to_target is None:
@@ -180,7 +185,12 @@ def train_classification(
             val_loss, val_accuracy = loss_and_accuracy(model, data.val_inputs, data.val_targets)
             buffer.add("val_loss", step, val_loss)
             buffer.add("val_accuracy", step, val_accuracy)
-        if evaluate or step % FLUSH_EVERY == 0 or step == total_steps:
+        if (
+            evaluate
+            or step % FLUSH_EVERY == 0
+            or step == total_steps
+            or time.perf_counter() - last_flush >= FLUSH_SECONDS
+        ):
             outcome = flush()
             if outcome is not None:
                 return outcome
