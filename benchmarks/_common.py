@@ -11,7 +11,11 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import signal
+import socket
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -160,3 +164,55 @@ def claimed_run(client: TestClient) -> int:
     run_id = int(runs["items"][0]["id"])
     client.post(f"/api/v1/runs/{run_id}/claim", json={"attempt": 1, "worker_id": "bench"}).raise_for_status()
     return run_id
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_healthy(base: str, log_path: Path, timeout: float, proc: subprocess.Popen[bytes] | None = None) -> None:
+    """Return once ``base``/healthz answers 200; raise with the log's tail if it dies or time runs out."""
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if (proc is not None and proc.poll() is not None) or time.monotonic() > deadline:
+            raise RuntimeError(log_path.read_text()[-3000:])
+        time.sleep(0.2)
+
+
+def start_tricklab(
+    args: list[str], *, env: dict[str, str], log_path: Path, timeout: float = 60
+) -> tuple[subprocess.Popen[bytes], str]:
+    """``tricklab <args> --host 127.0.0.1 --port <free>`` in its own session, once healthy: the process and its URL."""
+    port = free_port()
+    exe = Path(sys.executable).parent / "tricklab"
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(
+            [str(exe), *args, "--host", "127.0.0.1", "--port", str(port)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,
+        )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_healthy(base, log_path, timeout, proc)
+    except BaseException:
+        stop_tricklab(proc)
+        raise
+    return proc, base
+
+
+def stop_tricklab(proc: subprocess.Popen[bytes], timeout: float = 30) -> None:
+    """SIGTERM to the process group (server and any worker it supervises), then wait."""
+    os.killpg(proc.pid, signal.SIGTERM)
+    proc.wait(timeout=timeout)

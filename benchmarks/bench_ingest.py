@@ -17,9 +17,6 @@ Target: subject/raw >= 0.30.
 from __future__ import annotations
 
 import os
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -38,6 +35,8 @@ from _common import (
     postgres_url,
     ratios,
     sqlite_url,
+    start_tricklab,
+    stop_tricklab,
     verdict,
 )
 
@@ -48,18 +47,9 @@ def _rows(n: int) -> list[tuple[int, float, float]]:
     return [(step, 1.0 / (step + 1), 1_700_000_000.0 + step * 0.01) for step in range(n)]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @contextmanager
 def served(database_url: str) -> Iterator[str]:
     """``tricklab server`` (uvicorn, one process) on ``database_url``; yields its base URL."""
-    import httpx
-
-    port = _free_port()
     with tempfile.TemporaryDirectory(prefix="tricklab-bench-server-") as d:
         env = {
             **os.environ,
@@ -69,32 +59,11 @@ def served(database_url: str) -> Iterator[str]:
             # the benchmark holds its run's lease without heartbeats: the reaper must not take it back
             "TRICKLAB_LEASE_SECONDS": "86400",
         }
-        exe = Path(sys.executable).parent / "tricklab"
-        log_path = Path(d) / "server.log"
-        with log_path.open("wb") as log:
-            proc = subprocess.Popen(
-                [str(exe), "server", "--host", "127.0.0.1", "--port", str(port), "--loglevel", "WARNING"],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env=env,
-                start_new_session=True,
-            )
-        base = f"http://127.0.0.1:{port}"
+        proc, base = start_tricklab(["server", "--loglevel", "WARNING"], env=env, log_path=Path(d) / "server.log")
         try:
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(log_path.read_text()[-3000:])
-                time.sleep(0.2)
             yield base
         finally:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(timeout=30)
+            stop_tricklab(proc)
 
 
 def bench_database(

@@ -23,8 +23,6 @@ from __future__ import annotations
 
 import math
 import os
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -35,7 +33,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import AUTH, Summary, header, parser, ratios, verdict
+from _common import AUTH, Summary, header, parser, ratios, start_tricklab, stop_tricklab, verdict
 
 KEYS = ("train_loss", "val_loss", "val_accuracy")
 TRICKS = ["cyclic_lr", "focal_loss", "warmup", "flooding", "dropout", "batch_norm", "label_smoothing", "relu"]
@@ -113,39 +111,13 @@ def populate(database_url: str, n_tricks: int, seeds: int, steps: int) -> int:
     return created.id
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def serve(data_dir: Path, source: Path | None = None) -> tuple[subprocess.Popen[bytes], str]:
     """A ``tricklab server`` on the data directory; from an older source tree's ``backend/`` when given."""
-    import httpx
-
-    port = _free_port()
     env = {**os.environ, "TRICKLAB_DATA_DIR": str(data_dir), "TRICKLAB_FRONTEND_DIR": str(Path("frontend").resolve())}
     if source is not None:
         env["PYTHONPATH"] = str((source / "backend").resolve())
-    exe = Path(sys.executable).parent / "tricklab"
-    log = (data_dir / f"server-{port}.log").open("wb")
-    proc = subprocess.Popen(
-        [str(exe), "server", "--host", "127.0.0.1", "--port", str(port), "--loglevel", "WARNING"],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env=env,
-        start_new_session=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
-                return proc, base
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    os.killpg(proc.pid, signal.SIGTERM)
-    raise RuntimeError((data_dir / f"server-{port}.log").read_text()[-3000:])
+    log_path = data_dir / ("server-baseline.log" if source is not None else "server.log")
+    return start_tricklab(["server", "--loglevel", "WARNING"], env=env, log_path=log_path)
 
 
 def p95(values: list[float]) -> float:
@@ -346,8 +318,7 @@ def main() -> None:
                 verdict("first chart", chart.median <= 2.0, f"median {chart.median:.2f} s vs <= 2 s")
         finally:
             for server in procs:
-                os.killpg(server.pid, signal.SIGTERM)
-                server.wait(timeout=15)
+                stop_tricklab(server, timeout=15)
 
 
 if __name__ == "__main__":

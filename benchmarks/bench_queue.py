@@ -30,7 +30,6 @@ per queued run, ``--epochs 100`` the per-step cost.
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -41,8 +40,7 @@ from typing import TYPE_CHECKING, Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import AUTH, header, interleaved, parser, ratios, verdict
-from bench_page import _free_port
+from _common import AUTH, header, interleaved, parser, ratios, start_tricklab, stop_tricklab, verdict
 
 if TYPE_CHECKING:
     from tricklab.schemas.run_config import RunConfig
@@ -57,29 +55,9 @@ def spec(name: str, seeds: int, epochs: int = 1) -> dict[str, Any]:
 
 
 def start_up(data_dir: Path) -> tuple[subprocess.Popen[bytes], str]:
-    import httpx
-
-    port = _free_port()
+    """``tricklab up`` (API, embedded broker, one supervised worker) on ``data_dir``, once healthy."""
     env = {**os.environ, "TRICKLAB_DATA_DIR": str(data_dir)}
-    exe = Path(sys.executable).parent / "tricklab"
-    log = (data_dir / "up.log").open("wb")
-    proc = subprocess.Popen(
-        [str(exe), "up", "--host", "127.0.0.1", "--port", str(port), "--data-dir", str(data_dir)],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env=env,
-        start_new_session=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
-                return proc, base
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    os.killpg(proc.pid, signal.SIGTERM)
-    raise RuntimeError((data_dir / "up.log").read_text()[-3000:])
+    return start_tricklab(["up", "--data-dir", str(data_dir)], env=env, log_path=data_dir / "up.log", timeout=90)
 
 
 def _epoch_seconds(stamp: str) -> float:
@@ -214,8 +192,7 @@ def main() -> None:
                 discarding=lambda: discarding_batch(spec("discarding", seeds, epochs)),
             )
         finally:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(timeout=30)
+            stop_tricklab(proc)
     ratio = ratios(result["in_process"], result["queued"])
     print(f"   through API + broker + worker:                 {result['queued'].fmt(' s')}")
     print(f"   back to back in one process, metrics stored:   {result['in_process'].fmt(' s')}")

@@ -18,27 +18,12 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import AUTH, interleaved, ratios
-from bench_page import _free_port
+from _common import AUTH, free_port, interleaved, ratios, wait_healthy
 from bench_queue import queued_batch
-
-
-def _wait_healthy(base: str, log: Path) -> None:
-    import httpx
-
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            time.sleep(0.3)
-    raise RuntimeError(log.read_text()[-3000:])
 
 
 def runs_per_hour(concurrency: int, n_runs: int, epochs: int, amp: bool) -> float:
@@ -46,7 +31,7 @@ def runs_per_hour(concurrency: int, n_runs: int, epochs: int, amp: bool) -> floa
     with tempfile.TemporaryDirectory(prefix=f"tricklab-gpu-c{concurrency}-") as d:
         data = Path(d)
         env = {**os.environ, "TRICKLAB_DATA_DIR": str(data)}
-        port = _free_port()
+        port = free_port()
         base = f"http://127.0.0.1:{port}"
         server_log, worker_log = (data / "server.log").open("wb"), (data / "worker.log").open("wb")
         server = subprocess.Popen(
@@ -61,7 +46,7 @@ def runs_per_hour(concurrency: int, n_runs: int, epochs: int, amp: bool) -> floa
             worker_cmd, stdout=worker_log, stderr=subprocess.STDOUT, env=env, start_new_session=True
         )
         try:
-            _wait_healthy(base, data / "server.log")
+            wait_healthy(base, data / "server.log", timeout=120, proc=server)
             base_cfg = {"epochs": epochs, "batch_size": 64, "model": "cnn"}
             warm = {"name": "warm-up", "task": "digits", "base": {**base_cfg, "epochs": 1}, "factors": [], "seeds": 1}
             queued_batch(base, warm)
