@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
 from fastapi.testclient import TestClient
 from tricklab.api.app import create_app, default_frontend_dir, plotly_js_path
 from tricklab.catalog.tricks import TRICKS
 from tricklab.config import Settings
+from tricklab.db import session as db_session_module
 
 from tests.backend.auth_helpers import ADMIN_HEADERS, ADMIN_TOKEN
 from tests.backend.store_helpers import SPEC, RecordingCelery
@@ -105,3 +108,24 @@ def test_api_never_imports_torch_or_the_worker() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
     assert json.loads(out.stdout.strip().splitlines()[-1]) == []
+
+
+def test_a_locked_store_answers_503_and_writes_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """SQLite still locked after the busy timeout: 503 with Retry-After, not a 500, and no half-written rows."""
+    monkeypatch.setattr(db_session_module, "SQLITE_BUSY_TIMEOUT_MS", 100)
+    settings = Settings(data_dir=tmp_path, broker_url="memory://", admin_token=ADMIN_TOKEN)
+    app = create_app(settings, start_reaper=False)
+    app.state.celery = RecordingCelery()
+    with TestClient(app, headers=ADMIN_HEADERS) as client:
+        other = sqlite3.connect(settings.data_dir / "tricklab.sqlite", isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")
+        try:
+            r = client.post("/api/v1/experiments", json={**SPEC, "factors": ["relu"], "seeds": 1})
+        finally:
+            other.execute("ROLLBACK")
+            other.close()
+        assert r.status_code == 503, r.text
+        assert r.headers["retry-after"] == "1"
+        assert "retry" in r.json()["detail"]
+        assert client.get("/api/v1/experiments").json()["items"] == []
+        assert client.post("/api/v1/experiments", json={**SPEC, "factors": ["relu"], "seeds": 1}).status_code == 201

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import sqlite3
+import threading
+import time
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -295,3 +298,46 @@ def test_fresh_server_bootstraps_the_admin_token(tmp_path: Path, capsys: pytest.
             assert admin.post("/api/v1/experiments", json={**SPEC, "factors": [], "seeds": 1}).status_code == 201
     out = capsys.readouterr().out
     assert "username:    admin" in out and "(from TRICKLAB_ADMIN_TOKEN)" in out and ADMIN_TOKEN not in out
+
+
+@pytest.mark.parametrize("route", ["token-login", "login"])
+def test_login_waits_for_a_concurrent_sqlite_writer(tmp_path: Path, route: str) -> None:
+    """A worker committing while a login is between its credential read and its session write.
+
+    The dashboard's `/?token=` link failed here with "database is locked" (deferred read-then-write).
+    """
+    settings = Settings(data_dir=tmp_path, broker_url="memory://", admin_token=ADMIN_TOKEN)
+    app = create_app(settings, start_reaper=False)
+    app.state.celery = RecordingCelery()
+    with TestClient(app) as browser:
+        if route == "login":
+            password = "correct horse battery"
+            with app.state.session_factory() as db_session:
+                add_user(db_session, "carol", teams.default_team_id(db_session=db_session), "member", password=password)
+                db_session.commit()
+            body: dict[str, str] = {"username": "carol", "password": password}
+        else:
+            body = {"token": ADMIN_TOKEN}
+        other = sqlite3.connect(
+            settings.data_dir / "tricklab.sqlite", isolation_level=None, timeout=30, check_same_thread=False
+        )
+        other.execute("CREATE TABLE worker_scratch (n INTEGER)")
+        holding = threading.Event()
+
+        def commit_while_login_reads() -> None:
+            other.execute("BEGIN IMMEDIATE")
+            other.execute("INSERT INTO worker_scratch VALUES (1)")
+            holding.set()
+            time.sleep(0.5)
+            other.execute("COMMIT")
+
+        writer = threading.Thread(target=commit_while_login_reads)
+        writer.start()
+        assert holding.wait(timeout=30)
+        try:
+            r = browser.post(f"/api/v1/auth/{route}", json=body)
+        finally:
+            writer.join()
+            other.close()
+        assert r.status_code == 200, r.text
+        assert browser.get("/api/v1/auth/me").json()["auth"] == "session"

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib.util
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -16,7 +17,7 @@ from fastapi import FastAPI, Request, status
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
-from sqlalchemy.exc import DataError
+from sqlalchemy.exc import DataError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 import tricklab
@@ -43,6 +44,8 @@ from tricklab.schemas.spec import SpecError
 from tricklab.services.bootstrap import announcement, bootstrap
 from tricklab.services.errors import ConflictError, NotFoundError
 from tricklab.services.reaper import run_reaper
+
+log = logging.getLogger(__name__)
 
 
 def default_frontend_dir() -> Path:
@@ -85,6 +88,17 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def out_of_range(_request: Request, exc: Exception) -> JSONResponse:
         detail = [{"loc": ["request"], "msg": "a number is out of the supported range", "type": "value_error"}]
         return JSONResponse({"detail": detail}, status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
+
+    # SQLite still locked after its busy timeout, or PostgreSQL unreachable: the request did
+    # nothing (its transaction rolled back) and may simply be sent again.
+    @app.exception_handler(OperationalError)
+    async def store_unavailable(request: Request, exc: OperationalError) -> JSONResponse:
+        log.warning("%s %s: database unavailable: %s", request.method, request.url.path, exc.orig)
+        return JSONResponse(
+            {"detail": "the database is busy or unreachable; nothing was changed, retry shortly"},
+            status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
+            headers={"Retry-After": "1"},
+        )
 
 
 def _bootstrap(settings: Settings, session_factory: sessionmaker[Session]) -> None:

@@ -14,6 +14,7 @@ from fastapi import APIRouter, Request, Response, status
 from tricklab.api.deps import SessionDep, SettingsDep
 from tricklab.auth.deps import SESSION_COOKIE, CurrentUserDep, Principal, unauthorized
 from tricklab.config import Settings
+from tricklab.db.session import begin_write
 from tricklab.db.models import Team, User
 from tricklab.schemas.auth import LoginIn, MeOut, Role, TeamRef, TokenLoginIn, UserRef
 from tricklab.services import teams, tokens
@@ -34,6 +35,10 @@ def _me(principal: Principal) -> MeOut:
 def _start_session(
     response: Response, db_session: SessionDep, settings: Settings, *, user_id: int, team_id: int, username: str
 ) -> MeOut:
+    # The credential check was a read; a deferred SQLite transaction that reads and then writes
+    # fails at once when a worker commits in between, so the session row is written as a writer.
+    db_session.rollback()
+    begin_write(db_session)
     created = tokens.create_session(
         db_session=db_session, user_id=user_id, team_id=team_id, lifetime=timedelta(hours=settings.session_hours)
     )
@@ -94,6 +99,7 @@ def logout(request: Request, db_session: SessionDep, principal: CurrentUserDep) 
     """End the browser session (a bearer caller has nothing to end)."""
     raw = request.cookies.get(SESSION_COOKIE)
     if raw:
+        begin_write(db_session)
         tokens.delete_session(db_session=db_session, raw=raw)
         db_session.commit()
     response = Response(status_code=status.HTTP_204_NO_CONTENT)
