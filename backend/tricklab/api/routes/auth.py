@@ -14,8 +14,8 @@ from fastapi import APIRouter, Request, Response, status
 from tricklab.api.deps import SessionDep, SettingsDep
 from tricklab.auth.deps import SESSION_COOKIE, CurrentUserDep, Principal, unauthorized
 from tricklab.config import Settings
-from tricklab.db.session import begin_write
 from tricklab.db.models import Team, User
+from tricklab.db.session import begin_write
 from tricklab.schemas.auth import LoginIn, MeOut, Role, TeamRef, TokenLoginIn, UserRef
 from tricklab.services import teams, tokens
 
