@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from celery import Celery
@@ -19,6 +19,8 @@ from sqlalchemy.engine import make_url
 from tricklab.config import Settings
 
 TRAIN_RUN_TASK = "tricklab.train_run"
+# One message for several runs of one experiment (see dispatch_bundle).
+TRAIN_RUNS_TASK = "tricklab.train_runs"
 
 log = logging.getLogger(__name__)
 
@@ -100,19 +102,56 @@ def dispatch_run(celery_app: Any, *, run_id: int, attempt: int) -> str | None:
     return str(task_id) if task_id is not None else None
 
 
+def bundle_task_id_for(run_id: int, attempt: int) -> str:
+    """The message id of a bundle, named after its first (run, attempt), so cancelling an experiment can revoke it."""
+    return f"tricklab-runs-from-{run_id}-attempt-{attempt}"
+
+
+def dispatch_bundle(celery_app: Any, *, experiment_id: int, runs: Sequence[tuple[int, int]]) -> str | None:
+    """Send ``tricklab.train_runs(experiment_id, [[run_id, attempt], ...])``: one message for several runs.
+
+    A queued message costs a worker ~5-10 ms (broker receive, pool hand-off, ack) whatever the run
+    does, i.e. ~10% of a 0.1 s run. The worker that takes a bundle keeps only as many runs as fit
+    in a couple of seconds of the experiment's typical run and sends the rest on at once, so
+    other workers share the bundle as they would share single messages (issue 7).
+    """
+    result = celery_app.send_task(
+        TRAIN_RUNS_TASK,
+        args=[experiment_id, [[run_id, attempt] for run_id, attempt in runs]],
+        task_id=bundle_task_id_for(*runs[0]),
+    )
+    task_id = getattr(result, "id", None)
+    return str(task_id) if task_id is not None else None
+
+
 def revoke_run(celery_app: Any, *, run_id: int, attempts: Iterable[int]) -> bool:
     """Ask workers to drop the queued messages of ``run_id``'s ``attempts``; False when the broker cannot broadcast.
 
     Best effort by design: revocation is a broadcast the embedded SQL broker cannot
     carry and a worker started later never hears; the SQL lease is what stops a
     cancelled run (its claim fails), revoking only spares the worker the delivery.
+    A bundle holding the run is left alone: it carries other runs too.
     """
-    ids = [task_id_for(run_id, attempt) for attempt in attempts]
+    return _revoke(celery_app, [task_id_for(run_id, attempt) for attempt in attempts], what=f"run {run_id}")
+
+
+def revoke_runs_of_experiment(celery_app: Any, *, runs: Sequence[tuple[int, int]]) -> bool:
+    """One broadcast dropping the queued messages of every cancelled (run, attempt), bundles included.
+
+    Only for a whole experiment: a bundle carries runs of one experiment, so when all of them
+    are cancelled, any bundle headed by one of them can go.
+    """
+    ids = [task_id_for(run_id, attempt) for run_id, attempt in runs]
+    ids += [bundle_task_id_for(run_id, attempt) for run_id, attempt in runs]
+    return _revoke(celery_app, ids, what=f"{len(runs)} runs")
+
+
+def _revoke(celery_app: Any, ids: list[str], *, what: str) -> bool:
     try:
         if not ids or str(celery_app.conf.broker_url or "").startswith("sqla+"):
             return False
         celery_app.control.revoke(ids)
     except Exception:
-        log.warning("could not revoke the messages of run %s", run_id, exc_info=True)
+        log.warning("could not revoke the messages of %s", what, exc_info=True)
         return False
     return True

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from tricklab.db.models import Run
+from tricklab.queue import TRAIN_RUNS_TASK
 from tricklab.schemas.spec import ExperimentSpec
 from tricklab.services import experiments
 
@@ -35,7 +36,14 @@ class RecordingCelery:
 
     @property
     def dispatched(self) -> list[tuple[int, int]]:
-        return [(a[0], a[1]) for _, a in self.sent]
+        """Every (run_id, attempt) sent, bundles unpacked, in sending order."""
+        out: list[tuple[int, int]] = []
+        for name, args in self.sent:
+            if name == TRAIN_RUNS_TASK:
+                out += [(run_id, attempt) for run_id, attempt in args[1]]
+            else:
+                out.append((args[0], args[1]))
+        return out
 
 
 def create_experiment(db_session: Session, celery_app: RecordingCelery, **overrides: Any) -> int:

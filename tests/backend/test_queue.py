@@ -5,12 +5,23 @@ from __future__ import annotations
 import sqlite3
 from contextlib import closing
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from kombu.transport import sqlalchemy as kombu_sqla
 from sqlalchemy import text
 from tricklab.config import Settings
-from tricklab.queue import TRAIN_RUN_TASK, dispatch_run, make_celery
+from tricklab.queue import (
+    TRAIN_RUN_TASK,
+    TRAIN_RUNS_TASK,
+    bundle_task_id_for,
+    dispatch_bundle,
+    dispatch_run,
+    make_celery,
+    revoke_run,
+    revoke_runs_of_experiment,
+    task_id_for,
+)
 
 
 def test_delivery_settings(tmp_path: Path) -> None:
@@ -45,6 +56,47 @@ def test_dispatch_sends_only_ids(tmp_path: Path) -> None:
             message.ack()
         finally:
             queue.close()
+
+
+def test_a_bundle_is_one_message_with_the_experiment_and_its_runs(tmp_path: Path) -> None:
+    app = make_celery(Settings(data_dir=tmp_path, broker_url="memory://"))
+    dispatch_bundle(app, experiment_id=5, runs=[(10, 1), (11, 1), (12, 2)])
+    with app.connection_for_read() as conn:
+        queue = conn.SimpleQueue("tricklab")
+        try:
+            message = queue.get(timeout=2)
+            assert message.headers["task"] == TRAIN_RUNS_TASK
+            assert message.headers["id"] == bundle_task_id_for(10, 1)
+            args, kwargs, _embed = message.decode()
+            assert (args, kwargs) == ([5, [[10, 1], [11, 1], [12, 2]]], {})
+            message.ack()
+            assert queue.qsize() == 0
+        finally:
+            queue.close()
+
+
+class RecordingControl:
+    def __init__(self) -> None:
+        self.broadcasts: list[list[str]] = []
+
+    def revoke(self, ids: list[str]) -> None:
+        self.broadcasts.append(list(ids))
+
+
+def test_cancelling_an_experiment_revokes_its_runs_and_bundles_in_one_broadcast() -> None:
+    control = RecordingControl()
+    app = SimpleNamespace(conf=SimpleNamespace(broker_url="redis://127.0.0.1:6379/0"), control=control)
+    assert revoke_runs_of_experiment(app, runs=[(3, 1), (4, 2)])
+    assert control.broadcasts == [
+        [task_id_for(3, 1), task_id_for(4, 2), bundle_task_id_for(3, 1), bundle_task_id_for(4, 2)]
+    ]
+    # One run cancelled alone: a bundle it heads carries other runs, so it stays.
+    assert revoke_run(app, run_id=5, attempts=[1])
+    assert control.broadcasts[-1] == [task_id_for(5, 1)]
+    # The embedded SQL broker cannot broadcast: nothing is attempted.
+    sql_app = SimpleNamespace(conf=SimpleNamespace(broker_url="sqla+sqlite:///x"), control=control)
+    assert not revoke_runs_of_experiment(sql_app, runs=[(3, 1)])
+    assert len(control.broadcasts) == 2
 
 
 # kombu's SQLAlchemy transport declares lazy="noload" relationships, deprecated in SQLAlchemy 2.1.

@@ -38,6 +38,21 @@ def test_create_inserts_unique_runs_and_dispatches_after_commit(
     assert len(set(keys)) == 24
 
 
+@pytest.mark.parametrize(("bundle_runs", "sizes"), [(5, [5, 5, 5, 5, 4]), (23, [23, 1]), (64, [24])])
+def test_runs_go_out_in_bundles_of_consecutive_runs(
+    db_session: Session, celery_app: RecordingCelery, bundle_runs: int, sizes: list[int]
+) -> None:
+    spec = ExperimentSpec.model_validate(SPEC)
+    created = experiments.create_experiment(
+        db_session=db_session, spec=spec, celery_app=celery_app, public_url="http://t", bundle_runs=bundle_runs
+    )
+    ids = run_ids(db_session, created.id)
+    assert [len(args[1]) if name == "tricklab.train_runs" else 1 for name, args in celery_app.sent] == sizes
+    # A bundle names its experiment; a lone remainder is a plain run message.
+    assert all(args[0] == created.id for name, args in celery_app.sent if name == "tricklab.train_runs")
+    assert celery_app.dispatched == [(i, 1) for i in ids]
+
+
 def test_unique_constraint_on_combination_and_seed(db_session: Session, celery_app: RecordingCelery) -> None:
     experiment_id = create_experiment(db_session, celery_app, factors=["label_smoothing"], seeds=1)
     row = db_session.scalars(select(Run).where(Run.experiment_id == experiment_id)).first()

@@ -45,8 +45,9 @@ def test_redelivery_after_the_visibility_timeout_never_trains_a_run_twice(redis_
             client.wait(created["id"], timeout=120, poll_seconds=0.5)
             runs = client.runs(created["id"])
 
-            # Cancelling: the two running runs stop at their next heartbeat; the two queued
-            # messages are revoked, so the workers discard them instead of claiming.
+            # Cancelling: the two running runs stop at their next heartbeat; the queued message
+            # (the bundle of the two runs not started: each worker kept one run of the experiment's
+            # bundle of four and sent the rest on) is revoked, so no worker claims from it.
             cancelling = client.create_experiment(slow_spec("cancel", ["relu", "batch_norm"], steps=400))
 
             def both_running() -> bool:
@@ -63,7 +64,7 @@ def test_redelivery_after_the_visibility_timeout_never_trains_a_run_twice(redis_
             stopped = wait_until(all_cancelled, 20, "every run cancelled", processes.logs)
             took = time.monotonic() - asked
             wait_until(
-                lambda: sum(w.log_text().count(REVOKED) for w in workers) >= 2, 20, "revoked messages", processes.logs
+                lambda: sum(w.log_text().count(REVOKED) for w in workers) >= 1, 20, "revoked messages", processes.logs
             )
         result = audit(database_url, created["id"], steps=STEPS)
         redeliveries = sum(w.log_text().count(SKIPPED) for w in workers)

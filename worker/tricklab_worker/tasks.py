@@ -17,10 +17,11 @@ from typing import Any
 from celery import Celery
 from tricklab.config import Settings, get_settings
 from tricklab.db.session import make_engine, make_session_factory
-from tricklab.queue import TRAIN_RUN_TASK
+from tricklab.queue import TRAIN_RUN_TASK, TRAIN_RUNS_TASK, dispatch_bundle, dispatch_run
 from tricklab.reporting import ClaimedRun, RunReporter, TerminalStatus
 from tricklab.services.reporting import SqlRunReporter
 
+from tricklab_worker.bundles import RunRef, RunTimes, execute_bundle
 from tricklab_worker.engine import train_run
 from tricklab_worker.engine.context import CheckpointStore, TrainOutcome
 from tricklab_worker.rest_reporter import RestRunReporter
@@ -35,6 +36,8 @@ API_URL_ENV = "TRICKLAB_WORKER_API_URL"
 TOKEN_ENV = "TRICKLAB_TOKEN"
 
 _reporter: tuple[int, RunReporter] | None = None
+# Per process (each pool child measures its own runs), read by the bundle task.
+_run_times = RunTimes()
 
 
 def process_reporter(settings: Settings) -> RunReporter:
@@ -120,22 +123,53 @@ def worker_id(hostname: str | None) -> str:
     return f"{hostname or socket.gethostname()}:{os.getpid()}"
 
 
+def guarded_train_run(*, settings: Settings, run_id: int, attempt: int, hostname: str | None) -> TerminalStatus | None:
+    """``execute_train_run`` with this process's reporter; a failing store is logged, never raised."""
+    try:
+        return execute_train_run(
+            reporter=process_reporter(settings),
+            settings=settings,
+            run_id=run_id,
+            attempt=attempt,
+            worker_id=worker_id(hostname),
+        )
+    except Exception:
+        # The store itself failed (claim/finish/final flush): leave the lease to
+        # expire so the reaper re-dispatches the run; the worker goes on.
+        log.exception("run %s attempt %s: could not report to the store", run_id, attempt)
+        return None
+
+
+def send_on(app: Celery, experiment_id: int, runs: list[RunRef]) -> None:
+    """Queue ``runs`` again for any worker: one run as a plain run message, several as a bundle."""
+    if len(runs) == 1:
+        dispatch_run(app, run_id=runs[0][0], attempt=runs[0][1])
+    else:
+        dispatch_bundle(app, experiment_id=experiment_id, runs=runs)
+
+
 def register_tasks(app: Celery) -> None:
-    """Register ``tricklab.train_run`` on ``app`` (the API sends it by name)."""
+    """Register ``tricklab.train_run`` and ``tricklab.train_runs`` on ``app`` (the API sends them by name)."""
 
     @app.task(name=TRAIN_RUN_TASK, bind=True, acks_late=True, reject_on_worker_lost=True, ignore_result=True)  # type: ignore[untyped-decorator]
     def train_run_task(self: Any, run_id: int, attempt: int) -> str | None:
+        return guarded_train_run(
+            settings=get_settings(), run_id=int(run_id), attempt=int(attempt), hostname=self.request.hostname
+        )
+
+    @app.task(name=TRAIN_RUNS_TASK, bind=True, acks_late=True, reject_on_worker_lost=True, ignore_result=True)  # type: ignore[untyped-decorator]
+    def train_runs_task(self: Any, experiment_id: int, runs: list[list[int]]) -> list[str | None]:
         settings = get_settings()
-        try:
-            return execute_train_run(
-                reporter=process_reporter(settings),
-                settings=settings,
-                run_id=int(run_id),
-                attempt=int(attempt),
-                worker_id=worker_id(self.request.hostname),
+        hostname = self.request.hostname
+        return list(
+            execute_bundle(
+                experiment_id=int(experiment_id),
+                runs=[(int(run_id), int(attempt)) for run_id, attempt in runs],
+                bundle_seconds=settings.bundle_seconds,
+                run_times=_run_times,
+                train=lambda run_id, attempt: guarded_train_run(
+                    settings=settings, run_id=run_id, attempt=attempt, hostname=hostname
+                ),
+                send_on=lambda rest: send_on(self.app, int(experiment_id), rest),
             )
-        except Exception:
-            # The store itself failed (claim/finish/final flush): leave the lease to
-            # expire so the reaper re-dispatches the run; the worker goes on.
-            log.exception("run %s attempt %s: could not report to the store", run_id, attempt)
-            return None
+        )

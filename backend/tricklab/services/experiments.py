@@ -16,7 +16,7 @@ from tricklab.db.models import TERMINAL_RUN_STATUSES, Experiment, Run
 from tricklab.db.session import begin_write
 from tricklab.db.types import utcnow
 from tricklab.design import expand_design
-from tricklab.queue import dispatch_run, revoke_run
+from tricklab.queue import dispatch_bundle, dispatch_run, revoke_runs_of_experiment
 from tricklab.schemas.api import (
     CombinationOut,
     ExperimentCreated,
@@ -102,7 +102,13 @@ def preview_experiment(*, spec: ExperimentSpec) -> PreviewOut:
 
 
 def create_experiment(
-    *, db_session: Session, spec: ExperimentSpec, celery_app: Any, public_url: str, team_id: int | None = None
+    *,
+    db_session: Session,
+    spec: ExperimentSpec,
+    celery_app: Any,
+    public_url: str,
+    team_id: int | None = None,
+    bundle_runs: int = 1,
 ) -> ExperimentCreated:
     """Expand the spec into runs in one transaction, commit, then enqueue every run (owned by ``team_id``)."""
     resolved, combos, n_runs = _expand(spec)
@@ -133,31 +139,57 @@ def create_experiment(
     rows = _run_rows(resolved, combos, experiment.id, now)
     db_session.execute(insert(Run), rows)
     db_session.commit()
-    run_ids = db_session.scalars(select(Run.id).where(Run.experiment_id == experiment.id).order_by(Run.id)).all()
+    experiment_id, name = experiment.id, experiment.name
+    run_ids = db_session.scalars(select(Run.id).where(Run.experiment_id == experiment_id).order_by(Run.id)).all()
     db_session.rollback()  # end the read transaction before talking to the broker
-    dispatch_after_commit(celery_app, [(run_id, 1) for run_id in run_ids], name=f"runs-{run_ids[0]}")
+    bundles = [
+        [(run_id, 1) for run_id in run_ids[start : start + bundle_runs]]
+        for start in range(0, len(run_ids), bundle_runs)
+    ]
+    dispatch_after_commit(celery_app, bundles, experiment_id=experiment_id)
     return ExperimentCreated(
-        id=experiment.id,
-        name=experiment.name,
+        id=experiment_id,
+        name=name,
         n_runs=n_runs,
-        url=f"{public_url.rstrip('/')}/#/experiments/{experiment.id}",
+        url=f"{public_url.rstrip('/')}/#/experiments/{experiment_id}",
     )
 
 
-def dispatch_after_commit(celery_app: Any, runs: list[tuple[int, int]], *, name: str) -> None:
-    """Send the messages of committed runs: inline for a few, from a background thread for many.
+def dispatch_after_commit(celery_app: Any, bundles: list[list[tuple[int, int]]], *, experiment_id: int) -> None:
+    """Send the messages of an experiment's committed runs: inline for a few, from a background thread for many.
 
-    The embedded broker takes ~250 messages/s on 2 cores, so a 13-factor design (18k runs) would
-    hold the request for over a minute. The runs are already committed with ``dispatched_at`` set,
-    so SQL stays the source of truth: if this process dies mid-way, the reaper re-sends what was
-    not claimed; a duplicate message is harmless because a claim needs the run's lease.
+    The embedded broker takes ~250 messages/s on 2 cores, so a 13-factor design (18k runs) sent
+    one run per message would hold the request for over a minute. The runs are already committed
+    with ``dispatched_at`` set, so SQL stays the source of truth: if this process dies mid-way, the
+    reaper re-sends what was not claimed; a duplicate message is harmless because a claim needs
+    the run's lease.
     """
-    if len(runs) <= DISPATCH_INLINE_MAX:
-        dispatch_all(celery_app, runs)
+    if len(bundles) <= DISPATCH_INLINE_MAX:
+        dispatch_bundles(celery_app, bundles, experiment_id=experiment_id)
         return
-    thread = threading.Thread(target=dispatch_all, args=(celery_app, runs), name=f"tricklab-dispatch-{name}")
+    thread = threading.Thread(
+        target=dispatch_bundles,
+        args=(celery_app, bundles),
+        kwargs={"experiment_id": experiment_id},
+        name=f"tricklab-dispatch-experiment-{experiment_id}",
+    )
     thread.daemon = True  # never hold up shutdown: the reaper covers what is left unsent
     thread.start()
+
+
+def dispatch_bundles(celery_app: Any, bundles: Iterable[list[tuple[int, int]]], *, experiment_id: int) -> int:
+    """Send each bundle of (run_id, attempt) as one message (a single run as a plain run message); returns how many."""
+    sent = 0
+    for runs in bundles:
+        if len(runs) == 1:
+            sent += dispatch_all(celery_app, runs)
+            continue
+        try:
+            dispatch_bundle(celery_app, experiment_id=experiment_id, runs=runs)
+            sent += 1
+        except Exception:
+            log.exception("could not dispatch runs %s..%s; the reaper will retry", runs[0][0], runs[-1][0])
+    return sent
 
 
 def dispatch_all(celery_app: Any, runs: Iterable[tuple[int, int]]) -> int:
@@ -302,7 +334,6 @@ def cancel_experiment(*, db_session: Session, experiment_id: int, celery_app: An
     db_session.flush()
     refresh_experiment_status(db_session, experiment_id, now)
     db_session.commit()
-    if celery_app is not None:
-        for run_id, attempt in queued:
-            revoke_run(celery_app, run_id=run_id, attempts=[attempt + 1])
+    if celery_app is not None and queued:
+        revoke_runs_of_experiment(celery_app, runs=[(run_id, attempt + 1) for run_id, attempt in queued])
     return get_experiment(db_session=db_session, experiment_id=experiment_id)

@@ -41,6 +41,7 @@ def create_experiment(
         celery_app=celery_app,
         public_url=settings.public_url,
         team_id=principal.team_id,
+        bundle_runs=settings.dispatch_bundle_runs,
     )
 
 

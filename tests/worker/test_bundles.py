@@ -1,0 +1,123 @@
+"""Bundles: what a worker keeps of one, what it sends on, and when it hands the rest back."""
+
+from __future__ import annotations
+
+import pytest
+from tricklab.reporting import TerminalStatus
+from tricklab_worker.bundles import RunRef, RunTimes, execute_bundle, runs_to_keep
+
+
+class FakeClock:
+    """Time that moves only when a fake run says so."""
+
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_run_times_average_toward_recent_runs() -> None:
+    times = RunTimes(weight=0.5)
+    assert times.typical(1) is None
+    times.record(1, 2.0)
+    assert times.typical(1) == 2.0
+    times.record(1, 4.0)
+    assert times.typical(1) == pytest.approx(3.0)
+    assert times.typical(2) is None  # per experiment
+
+
+@pytest.mark.parametrize(
+    ("n_runs", "typical", "bundle_seconds", "expected"),
+    [
+        (12, None, 2.0, 1),  # nothing measured yet: one run, the rest go to whoever is free
+        (12, 0.09, 2.0, 12),  # 2 s / 0.09 s = 22 > 12: all of them
+        (64, 0.09, 2.0, 22),
+        (64, 0.5, 2.0, 4),
+        (64, 30.0, 2.0, 1),  # long runs spread over workers as single messages would
+        (64, 0.09, 0.0, 1),  # bundling switched off on this worker
+        (1, None, 2.0, 1),
+        (0, 0.1, 2.0, 0),
+    ],
+)
+def test_runs_to_keep(n_runs: int, typical: float | None, bundle_seconds: float, expected: int) -> None:
+    assert runs_to_keep(n_runs, typical, bundle_seconds) == expected
+
+
+def _bundle(
+    runs: list[RunRef],
+    *,
+    times: RunTimes,
+    seconds_per_run: dict[int, float],
+    clock: FakeClock,
+    send_fails: bool = False,
+    claimed: set[int] | None = None,
+) -> tuple[list[int], list[list[RunRef]], list[TerminalStatus | None]]:
+    trained: list[int] = []
+    sent: list[list[RunRef]] = []
+
+    def train(run_id: int, attempt: int) -> TerminalStatus | None:
+        if claimed is not None and run_id not in claimed:
+            return None  # another worker holds it, or it was cancelled
+        trained.append(run_id)
+        clock.now += seconds_per_run.get(run_id, 0.1)
+        return "succeeded"
+
+    def send_on(rest: list[RunRef]) -> None:
+        if send_fails:
+            raise ConnectionError("broker down")
+        sent.append(rest)
+
+    outcomes = execute_bundle(
+        experiment_id=7, runs=runs, bundle_seconds=2.0, run_times=times, train=train, send_on=send_on, clock=clock
+    )
+    return trained, sent, outcomes
+
+
+def test_first_bundle_trains_one_run_and_sends_the_rest_on_before_training() -> None:
+    times, clock = RunTimes(), FakeClock()
+    runs = [(i, 1) for i in range(1, 13)]
+    trained, sent, outcomes = _bundle(runs, times=times, seconds_per_run={}, clock=clock)
+    assert trained == [1]
+    assert sent == [runs[1:]]
+    assert outcomes == ["succeeded"]
+    assert times.typical(7) == pytest.approx(0.1)
+    # The same process then takes the rest: short runs, so it keeps them all.
+    trained, sent, _ = _bundle(runs[1:], times=times, seconds_per_run={}, clock=clock)
+    assert trained == list(range(2, 13)) and sent == []
+
+
+def test_known_short_runs_keep_about_bundle_seconds_of_work() -> None:
+    times, clock = RunTimes(), FakeClock()
+    times.record(7, 0.5)
+    runs = [(i, 1) for i in range(1, 11)]
+    trained, sent, _ = _bundle(runs, times=times, seconds_per_run={}, clock=clock)
+    assert len(trained) == 4 and sent == [runs[4:]]
+
+
+def test_a_run_far_longer_than_typical_hands_the_unstarted_runs_on() -> None:
+    times, clock = RunTimes(), FakeClock()
+    times.record(7, 0.1)
+    runs = [(i, 1) for i in range(1, 6)]
+    trained, sent, outcomes = _bundle(runs, times=times, seconds_per_run={2: 10.0}, clock=clock)
+    assert trained == [1, 2]
+    assert sent == [runs[2:]]
+    assert outcomes == ["succeeded", "succeeded"]
+
+
+def test_a_broker_that_refuses_the_rest_means_training_it_here() -> None:
+    times, clock = RunTimes(), FakeClock()
+    runs = [(i, 1) for i in range(1, 5)]
+    trained, sent, _ = _bundle(runs, times=times, seconds_per_run={}, clock=clock, send_fails=True)
+    assert trained == [1, 2, 3, 4] and sent == []
+
+
+def test_runs_not_claimed_here_are_skipped_and_not_timed() -> None:
+    times, clock = RunTimes(), FakeClock()
+    times.record(7, 0.1)
+    runs = [(i, 1) for i in range(1, 5)]
+    trained, sent, outcomes = _bundle(runs, times=times, seconds_per_run={}, clock=clock, claimed={1, 3})
+    assert sent == []
+    assert trained == [1, 3]
+    assert outcomes == ["succeeded", None, "succeeded", None]
+    assert times.typical(7) == pytest.approx(0.1)
