@@ -5,11 +5,13 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
-from sqlalchemy import select
+import pytest
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
-from tricklab.db.models import FinalMetric, Run, RunAttempt
+from tricklab.db.models import Experiment, FinalMetric, Run, RunAttempt
 from tricklab.db.types import utcnow
 from tricklab.services import leases
+from tricklab.services.experiments import refresh_experiment_status
 from tricklab.services.runs import cancel_run, get_run
 
 from tests.backend.store_helpers import RecordingCelery, create_experiment, run_ids
@@ -122,3 +124,49 @@ def test_record_resume_step(db_session: Session, celery_app: RecordingCelery) ->
     _claim(db_session, run_id, 1, "w1")
     leases.record_resume(db_session=db_session, run_id=run_id, attempt=1, step=120)
     assert get_run(db_session=db_session, run_id=run_id).attempts[0].resumed_from_step == 120
+
+
+def _experiment_state(db_session: Session, experiment_id: int) -> tuple[str, bool]:
+    row = db_session.get_one(Experiment, experiment_id, populate_existing=True)
+    return row.status, row.finished_at is not None
+
+
+@pytest.mark.parametrize("experiment_status", ["queued", "running", "finished", "cancelled"])
+@pytest.mark.parametrize("others", [(), ("queued",), ("running",), ("succeeded",), ("failed", "running")])
+@pytest.mark.parametrize("operation", ["claim", "finish"])
+def test_claim_and_finish_leave_the_experiment_as_refresh_would(
+    db_session: Session,
+    celery_app: RecordingCelery,
+    monkeypatch: pytest.MonkeyPatch,
+    experiment_status: str,
+    others: tuple[str, ...],
+    operation: str,
+) -> None:
+    """The lean status updates of claim and finish against ``refresh_experiment_status`` as the reference."""
+
+    def outcome(reference: bool) -> tuple[str, bool]:
+        experiment_id = create_experiment(db_session, celery_app, factors=[], seeds=1 + len(others))
+        ids = run_ids(db_session, experiment_id)
+        for run_id, status in zip(ids[1:], others, strict=True):
+            db_session.execute(update(Run).where(Run.id == run_id).values(status=status))
+        if operation == "finish":
+            _claim(db_session, ids[0], 1, "w1")
+        db_session.execute(update(Experiment).where(Experiment.id == experiment_id).values(status=experiment_status))
+        db_session.commit()
+        if operation == "claim":
+            assert _claim(db_session, ids[0], 1, "w1") is not None
+        else:
+            assert leases.finish_run(
+                db_session=db_session, run_id=ids[0], attempt=1, status="succeeded", final_metrics={}
+            )
+        if reference:  # what the status was derived as before: refresh from the state before the update
+            db_session.execute(
+                update(Experiment)
+                .where(Experiment.id == experiment_id)
+                .values(status=experiment_status, finished_at=None)
+            )
+            refresh_experiment_status(db_session, experiment_id)
+            db_session.commit()
+        return _experiment_state(db_session, experiment_id)
+
+    assert outcome(reference=False) == outcome(reference=True)

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import math
 from datetime import datetime, timedelta
+from functools import cache
 from pathlib import Path
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, and_, func, or_, select, update
+from sqlalchemy import CursorResult, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -22,7 +23,7 @@ from tricklab.db.session import begin_write
 from tricklab.db.types import utcnow
 from tricklab.reporting import ClaimedRun, TerminalStatus
 from tricklab.schemas.run_config import RunConfig
-from tricklab.services.experiments import refresh_experiment_status
+from tricklab.services import lease_statements as statements
 
 
 def rowcount(result: Any) -> int:
@@ -62,47 +63,42 @@ def claim_run(
     begin_write(db_session)
     lock_experiment_of_run(db_session, run_id)
     now = now or utcnow()
+    # One statement takes the lease and reads back what the worker needs: a claim is paid per
+    # queued run, so every round trip shows in the queue's throughput (issue 7, bench_queue.py).
     claimed = db_session.execute(
-        update(Run)
-        .where(
-            Run.id == run_id,
-            Run.attempt == attempt - 1,
-            Run.cancel_requested.is_(False),
-            or_(Run.status == "queued", and_(Run.status == "running", Run.lease_expires_at < now)),
-        )
-        .values(
-            status="running",
-            attempt=attempt,
-            worker_id=worker_id,
-            heartbeat_at=now,
-            lease_expires_at=now + timedelta(seconds=lease_seconds),
-            started_at=func.coalesce(Run.started_at, now),
-            error=None,
-        )
-        .execution_options(synchronize_session=False)
-    )
-    if rowcount(claimed) != 1:
+        statements.CLAIM,
+        {
+            "p_run_id": run_id,
+            "p_previous_attempt": attempt - 1,
+            "p_attempt": attempt,
+            "p_worker_id": worker_id,
+            "p_now": now,
+            "p_lease_until": now + timedelta(seconds=lease_seconds),
+            "p_checkpoint_path": checkpoint_path_for(artifacts_dir, run_id) if artifacts_dir is not None else None,
+        },
+    ).first()
+    if claimed is None:
         db_session.rollback()
         return None
-    # An earlier attempt whose lease ran out without the reaper noticing yet.
+    experiment_id, config, checkpoint_path = claimed
+    if attempt > 1:
+        # An earlier attempt whose lease ran out without the reaper noticing yet.
+        db_session.execute(
+            update(RunAttempt)
+            .where(RunAttempt.run_id == run_id, RunAttempt.attempt < attempt, RunAttempt.ended_at.is_(None))
+            .values(ended_at=now, outcome="lost", reason="lease expired; taken over by a new attempt")
+            .execution_options(synchronize_session=False)
+        )
     db_session.execute(
-        update(RunAttempt)
-        .where(RunAttempt.run_id == run_id, RunAttempt.attempt < attempt, RunAttempt.ended_at.is_(None))
-        .values(ended_at=now, outcome="lost", reason="lease expired; taken over by a new attempt")
-        .execution_options(synchronize_session=False)
+        statements.OPEN_ATTEMPT, {"p_run_id": run_id, "p_attempt": attempt, "p_worker_id": worker_id, "p_now": now}
     )
-    db_session.add(RunAttempt(run_id=run_id, attempt=attempt, worker_id=worker_id, started_at=now))
-    row = db_session.get(Run, run_id, populate_existing=True)
-    assert row is not None  # the update above matched it
-    if row.checkpoint_path is None and artifacts_dir is not None:
-        row.checkpoint_path = checkpoint_path_for(artifacts_dir, run_id)
-    refresh_experiment_status(db_session, row.experiment_id, now)
+    db_session.execute(statements.EXPERIMENT_RUNNING, {"p_experiment_id": experiment_id})
     db_session.commit()
     return ClaimedRun(
         run_id=run_id,
         attempt=attempt,
-        config=RunConfig.model_validate(row.config),
-        checkpoint_path=row.checkpoint_path,
+        config=RunConfig.model_validate(config),
+        checkpoint_path=checkpoint_path,
     )
 
 
@@ -161,14 +157,17 @@ def upsert_final_metrics(db_session: Session, run_id: int, final_metrics: dict[s
     for key, value in final_metrics.items():
         stored, flag = split_value(float(value))
         rows.append({"run_id": run_id, "key": key, "value": stored, "non_finite": flag})
-    dialect = db_session.get_bind().dialect.name
+    db_session.execute(_final_metrics_upsert(db_session.get_bind().dialect.name), rows)
+
+
+@cache
+def _final_metrics_upsert(dialect: str) -> Any:
     insert_fn = postgresql.insert if dialect == "postgresql" else sqlite.insert
     stmt = insert_fn(FinalMetric)
-    stmt = stmt.on_conflict_do_update(
+    return stmt.on_conflict_do_update(
         index_elements=["run_id", "key"],
         set_={"value": stmt.excluded.value, "non_finite": stmt.excluded.non_finite},
     )
-    db_session.execute(stmt, rows)
 
 
 def finish_run(
@@ -185,32 +184,28 @@ def finish_run(
     begin_write(db_session)
     lock_experiment_of_run(db_session, run_id)
     now = now or utcnow()
-    values: dict[str, Any] = {
-        "status": status,
-        "finished_at": now,
-        "error": error,
-        "lease_expires_at": None,
-    }
-    if status == "succeeded":
-        values["progress"] = 1.0
-    result = db_session.execute(
-        update(Run)
-        .where(Run.id == run_id, Run.attempt == attempt, Run.status == "running")
-        .values(**values)
-        .execution_options(synchronize_session=False)
+    experiment_id = db_session.scalar(
+        statements.FINISH,
+        {"p_run_id": run_id, "p_attempt": attempt, "p_status": status, "p_now": now, "p_error": error},
     )
-    if rowcount(result) != 1:
+    if experiment_id is None:
         db_session.rollback()
         return False
     upsert_final_metrics(db_session, run_id, final_metrics)
     db_session.execute(
-        update(RunAttempt)
-        .where(RunAttempt.run_id == run_id, RunAttempt.attempt == attempt)
-        .values(ended_at=now, outcome=status, reason=error)
-        .execution_options(synchronize_session=False)
+        statements.CLOSE_ATTEMPT,
+        {"p_run_id": run_id, "p_attempt": attempt, "p_now": now, "p_outcome": status, "p_reason": error},
     )
-    experiment_id = db_session.scalar(select(Run.experiment_id).where(Run.id == run_id))
-    if experiment_id is not None:
-        refresh_experiment_status(db_session, experiment_id, now)
+    _settle_experiment_after_finish(db_session, experiment_id, now)
     db_session.commit()
     return True
+
+
+def _settle_experiment_after_finish(db_session: Session, experiment_id: int, now: datetime) -> None:
+    # What refresh_experiment_status concludes once a run has ended, as conditional updates
+    # instead of loading the experiment (the row is already locked: lock_experiment_of_run).
+    params = {"p_experiment_id": experiment_id}
+    if db_session.execute(statements.ANY_UNFINISHED_RUN, params).first() is None:
+        db_session.execute(statements.EXPERIMENT_FINISHED, {**params, "p_now": now})
+    else:
+        db_session.execute(statements.EXPERIMENT_RUNNING, params)
