@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
-from itertools import repeat
+from dataclasses import dataclass, field
 
 from sqlalchemy import and_, bindparam, func, select
 from sqlalchemy.orm import Session
@@ -14,35 +13,85 @@ from tricklab.db.models import Experiment, MetricPoint, Run
 from tricklab.db.session import begin_write
 from tricklab.reporting import MetricPoint as ReportedPoint
 from tricklab.schemas.api import MetricKeyOut, MetricKeysOut, MetricSeriesOut
-from tricklab.services import rollups
+from tricklab.services import multi_row, rollup_merge, rollups
 from tricklab.services.errors import ConflictError, NotFoundError
 from tricklab.services.leases import split_value
 
-_INSERT_SQL = (
-    "INSERT INTO metrics (run_id, key, step, value, non_finite, wall_time) VALUES ({0}, {0}, {0}, {0}, {0}, {0})"
-    " ON CONFLICT (run_id, key, step) DO NOTHING"
-)
+_INSERT_HEAD = "INSERT INTO metrics (run_id, key, step, value, non_finite, wall_time)"
+_INSERT_TAIL = " ON CONFLICT (run_id, key, step) DO NOTHING"
+_INSERT_TYPES = ("bigint", "varchar", "bigint", "float8", "varchar", "float8")
+
+
+@dataclass
+class _Batch:
+    """A batch's rows as columns, and each key's steps and stored values (None where non-finite) for the rollups."""
+
+    run_ids: list[int] = field(default_factory=list)
+    keys: list[str] = field(default_factory=list)
+    steps: list[int] = field(default_factory=list)
+    values: list[float | None] = field(default_factory=list)
+    flags: list[str | None] = field(default_factory=list)
+    wall_times: list[float] = field(default_factory=list)
+    by_key: dict[str, tuple[list[int], list[float | None]]] = field(default_factory=dict)
+
+    def add(
+        self,
+        run_id: int,
+        key: str,
+        steps: Sequence[int],
+        values: list[float | None],
+        flags: list[str | None],
+        wall_times: Sequence[float],
+    ) -> None:
+        n = len(steps)
+        self.run_ids.extend([run_id] * n)
+        self.keys.extend([key] * n)
+        self.steps.extend(steps)
+        self.values.extend(values)
+        self.flags.extend(flags)
+        self.wall_times.extend(wall_times)
+        key_steps, key_values = self.by_key.setdefault(key, ([], []))
+        key_steps.extend(steps)
+        key_values.extend(values)
+
+    def store(self, db_session: Session, run_id: int) -> None:
+        """Insert the rows, then bring the rollups up to date (in the caller's transaction).
+
+        INSERT ... ON CONFLICT DO NOTHING: re-sent (run, key, step) points are ignored. When
+        every row was stored, the batch's own summaries are merged into the rollups (one upsert
+        for all levels); when one was skipped (a re-sent or overlapping batch, or a step repeated
+        in the batch) the touched buckets are recomputed from the points instead (issue 7).
+        """
+        if not self.steps:
+            return
+        columns = (self.run_ids, self.keys, self.steps, self.values, self.flags, self.wall_times)
+        stored = multi_row.insert_rows(db_session, _INSERT_HEAD, _INSERT_TAIL, columns, _INSERT_TYPES)
+        if stored == len(self.steps):
+            rollup_merge.merge(db_session, run_id, self.by_key)
+        else:
+            rollups.refresh(db_session, run_id, {key: steps for key, (steps, _) in self.by_key.items()})
 
 
 def insert_points(db_session: Session, run_id: int, points: Sequence[ReportedPoint]) -> None:
-    """One executemany of INSERT ... ON CONFLICT DO NOTHING: re-sent (run, key, step) points are ignored.
+    """Store points idempotently on (run, key, step) and refresh the rollups, in the caller's transaction.
 
-    Plain tuples through the driver's executemany: the ORM's bulk insert spent more time
-    building parameter dicts than SQLite spent storing the rows (issue 7, benchmarks/bench_ingest.py).
+    Plain values through the driver, no ORM: the ORM's bulk insert spent more time building
+    parameter dicts than SQLite spent storing the rows (issue 7, benchmarks/bench_ingest.py).
     """
-    if not points:
-        return
-    rows: list[tuple[int, str, int, float | None, str | None, float]] = []
-    steps_by_key: dict[str, list[int]] = {}
+    batch = _Batch()
     for p in points:
         value, flag = split_value(float(p.value))
         step = int(p.step)
-        rows.append((run_id, p.key, step, value, flag, float(p.wall_time)))
-        steps_by_key.setdefault(p.key, []).append(step)
-    connection = db_session.connection()
-    marker = "?" if connection.dialect.paramstyle == "qmark" else "%s"
-    connection.exec_driver_sql(_INSERT_SQL.format(marker), rows)
-    rollups.refresh(db_session, run_id, steps_by_key)
+        batch.keys.append(p.key)
+        batch.steps.append(step)
+        batch.values.append(value)
+        batch.flags.append(flag)
+        batch.wall_times.append(float(p.wall_time))
+        key_steps, key_values = batch.by_key.setdefault(p.key, ([], []))
+        key_steps.append(step)
+        key_values.append(value)
+    batch.run_ids = [run_id] * len(batch.steps)
+    batch.store(db_session, run_id)
 
 
 @dataclass(frozen=True)
@@ -56,26 +105,19 @@ class Columns:
 
 
 def insert_columns(db_session: Session, run_id: int, series: Sequence[Columns]) -> None:
-    """``insert_points`` for columnar batches: rows zipped straight from the arrays, no object per point."""
-    rows: list[tuple[int, str, int, float | None, str | None, float]] = []
-    steps_by_key: dict[str, list[int]] = {}
+    """``insert_points`` for columnar batches: the columns are extended from the arrays, no object per point."""
+    batch = _Batch()
     for s in series:
-        if not len(s.steps) == len(s.values) == len(s.wall_times):
+        n = len(s.steps)
+        if not n == len(s.values) == len(s.wall_times):
             raise ValueError(f"series {s.key!r}: steps, values and wall_times differ in length")
         if all(map(math.isfinite, s.values)):
             # the common case: every value is stored as is, with no non-finite flag
-            rows.extend(zip(repeat(run_id), repeat(s.key), s.steps, s.values, repeat(None), s.wall_times, strict=False))
+            batch.add(run_id, s.key, s.steps, list(s.values), [None] * n, s.wall_times)
         else:
-            for step, value, wall in zip(s.steps, s.values, s.wall_times, strict=True):
-                stored, flag = split_value(value)
-                rows.append((run_id, s.key, step, stored, flag, wall))
-        steps_by_key.setdefault(s.key, []).extend(s.steps)
-    if not rows:
-        return
-    connection = db_session.connection()
-    marker = "?" if connection.dialect.paramstyle == "qmark" else "%s"
-    connection.exec_driver_sql(_INSERT_SQL.format(marker), rows)
-    rollups.refresh(db_session, run_id, steps_by_key)
+            split = [split_value(v) for v in s.values]
+            batch.add(run_id, s.key, s.steps, [v for v, _ in split], [f for _, f in split], s.wall_times)
+    batch.store(db_session, run_id)
 
 
 _ATTEMPT_AND_TEAM = (

@@ -2,9 +2,10 @@
 
 A plain ``GROUP BY step / width`` over a million points takes about a second; the
 rollups make the same answer a read of a few thousand pre-aggregated rows. Level
-``l`` holds buckets of ``4**l`` steps aligned to absolute step numbers. Each write
-recomputes the buckets it touched from the level below (level 2 from the points),
-so re-sent points and out-of-order batches leave the summaries exact.
+``l`` holds buckets of ``4**l`` steps aligned to absolute step numbers. A batch whose
+points were all new has its own summaries merged in (``tricklab.services.rollup_merge``);
+any other write recomputes the buckets it touched from the level below (level 2 from the
+points, ``refresh``), so re-sent points and overlapping batches leave the summaries exact.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ FAN_IN = 4
 # Touched buckets closer than this (in level-2 buckets) are refreshed by one range statement.
 _CLUSTER_GAP = 64
 
-_COLUMNS = "run_id, key, level, bucket, first_step, last_step, n_points, n_finite, value_sum, value_min, value_max"
+COLUMNS = "run_id, key, level, bucket, first_step, last_step, n_points, n_finite, value_sum, value_min, value_max"
 _UPSERT = (
     " ON CONFLICT (run_id, key, level, bucket) DO UPDATE SET first_step = excluded.first_step,"
     " last_step = excluded.last_step, n_points = excluded.n_points, n_finite = excluded.n_finite,"
@@ -39,7 +40,7 @@ def width(level: int) -> int:
 def _from_points_sql(where: str) -> str:
     w = width(LEVELS[0])
     return (
-        f"INSERT INTO metric_rollups ({_COLUMNS}) SELECT run_id, key, {LEVELS[0]}, step / {w}, min(step), max(step),"
+        f"INSERT INTO metric_rollups ({COLUMNS}) SELECT run_id, key, {LEVELS[0]}, step / {w}, min(step), max(step),"
         f" count(*), count(value), sum(value), min(value), max(value) FROM metrics WHERE {where}"
         f" GROUP BY run_id, key, step / {w}"
     )
@@ -47,7 +48,7 @@ def _from_points_sql(where: str) -> str:
 
 def _from_level_sql(level: int, where: str) -> str:
     return (
-        f"INSERT INTO metric_rollups ({_COLUMNS}) SELECT run_id, key, {level}, bucket / {FAN_IN}, min(first_step),"
+        f"INSERT INTO metric_rollups ({COLUMNS}) SELECT run_id, key, {level}, bucket / {FAN_IN}, min(first_step),"
         f" max(last_step), sum(n_points), sum(n_finite), sum(value_sum), min(value_min), max(value_max)"
         f" FROM metric_rollups WHERE level = {level - 1} AND {where} GROUP BY run_id, key, bucket / {FAN_IN}"
     )
