@@ -124,6 +124,19 @@ def dispatch_bundle(celery_app: Any, *, experiment_id: int, runs: Sequence[tuple
     return str(task_id) if task_id is not None else None
 
 
+def waiting_messages(celery_app: Any) -> int | None:
+    """How many messages wait in the run queue, not yet taken by a worker; None when the broker cannot say."""
+    try:
+        with celery_app.connection_for_read() as connection:
+            declared = connection.default_channel.queue_declare(queue=celery_app.conf.task_default_queue, passive=True)
+            return int(declared.message_count)
+    except Exception as exc:
+        if str(getattr(exc, "reply_code", "")) == "404":
+            return 0  # never declared here, or Redis dropped the emptied list: nothing waits
+        log.debug("could not count the queued messages", exc_info=True)
+        return None
+
+
 def revoke_run(celery_app: Any, *, run_id: int, attempts: Iterable[int]) -> bool:
     """Ask workers to drop the queued messages of ``run_id``'s ``attempts``; False when the broker cannot broadcast.
 

@@ -21,6 +21,7 @@ from tricklab.queue import (
     revoke_run,
     revoke_runs_of_experiment,
     task_id_for,
+    waiting_messages,
 )
 
 
@@ -73,6 +74,25 @@ def test_a_bundle_is_one_message_with_the_experiment_and_its_runs(tmp_path: Path
             assert queue.qsize() == 0
         finally:
             queue.close()
+
+
+def test_waiting_messages_counts_what_no_worker_took(tmp_path: Path) -> None:
+    app = make_celery(Settings(data_dir=tmp_path, broker_url="memory://", queue_name="count-me"))
+    assert waiting_messages(app) == 0
+    dispatch_run(app, run_id=1, attempt=1)
+    dispatch_bundle(app, experiment_id=1, runs=[(2, 1), (3, 1)])
+    assert waiting_messages(app) == 2
+    with app.connection_for_read() as conn:
+        queue = conn.SimpleQueue("count-me")
+        try:
+            queue.get(timeout=2).ack()
+        finally:
+            queue.close()
+    assert waiting_messages(app) == 1
+    unreachable = make_celery(Settings(data_dir=tmp_path, broker_url="redis://127.0.0.1:1/0"))
+    unreachable.conf.broker_connection_timeout = 0.5
+    unreachable.conf.broker_connection_max_retries = 0
+    assert waiting_messages(unreachable) is None
 
 
 class RecordingControl:

@@ -73,6 +73,19 @@ def test_unclaimed_queued_run_is_redispatched_once_per_period(
     assert reaper.reap(db_session=db_session, settings=settings, now=later + timedelta(seconds=1)) == []
 
 
+def test_stale_queued_runs_wait_while_the_broker_still_holds_messages(
+    db_session: Session, celery_app: RecordingCelery, settings: Settings
+) -> None:
+    run_id = _run(db_session, celery_app)
+    later = utcnow() + timedelta(seconds=settings.unclaimed_redispatch_seconds + 1)
+    assert reaper.reap(db_session=db_session, settings=settings, now=later, waiting=lambda: 5) == []
+    # The queue drained and the run is still queued: its message was lost.
+    assert reaper.reap(db_session=db_session, settings=settings, now=later, waiting=lambda: 0) == [(run_id, 1)]
+    later += timedelta(seconds=settings.unclaimed_redispatch_seconds + 1)
+    # A broker that cannot say is treated as empty: re-sending is harmless, never sending is not.
+    assert reaper.reap(db_session=db_session, settings=settings, now=later, waiting=lambda: None) == [(run_id, 1)]
+
+
 def test_cancel_requested_run_with_dead_worker_ends_cancelled(
     db_session: Session, celery_app: RecordingCelery, settings: Settings
 ) -> None:

@@ -3,7 +3,7 @@
 The broker loses messages (SQLAlchemy and filesystem transports on a killed
 worker, Redis without persistence), so SQL decides: an expired lease means the
 attempt is lost; a queued run nobody claimed for ``unclaimed_redispatch_seconds``
-gets its message again. After ``max_attempts`` lost attempts the run fails with
+gets its message again once the broker's queue is empty (before that it is a backlog). After ``max_attempts`` lost attempts the run fails with
 its attempt history.
 """
 
@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -22,6 +23,7 @@ from tricklab.config import Settings
 from tricklab.db.models import Run, RunAttempt
 from tricklab.db.session import begin_write, unit_of_work
 from tricklab.db.types import utcnow
+from tricklab.queue import waiting_messages
 from tricklab.services.experiments import dispatch_all, refresh_experiment_status
 from tricklab.services.leases import lock_experiment_of_run, rowcount
 
@@ -86,13 +88,21 @@ def _reap_expired(db_session: Session, settings: Settings, now: datetime) -> lis
     return to_dispatch
 
 
-def _reap_unclaimed(db_session: Session, settings: Settings, now: datetime) -> list[tuple[int, int]]:
+def _reap_unclaimed(
+    db_session: Session, settings: Settings, now: datetime, waiting: Callable[[], int | None] | None
+) -> list[tuple[int, int]]:
     cutoff = now - timedelta(seconds=settings.unclaimed_redispatch_seconds)
     stale = db_session.execute(
         select(Run.id, Run.attempt, Run.dispatched_at).where(
             Run.status == "queued", Run.cancel_requested.is_(False), Run.dispatched_at < cutoff
         )
     ).all()
+    if stale and waiting is not None and (waiting() or 0) > 0:
+        # A backlog, not a loss: the broker still holds messages, so the queued runs are waiting
+        # their turn. Re-sending them every period would bury the workers in duplicates that each
+        # cost a delivery (an 18k-run experiment, re-sent every 2 minutes). Once the queue is
+        # empty, whatever is still queued in SQL has lost its message and is re-sent.
+        return []
     to_dispatch: list[tuple[int, int]] = []
     for run_id, attempt, dispatched_at in stale:
         result = db_session.execute(
@@ -107,14 +117,23 @@ def _reap_unclaimed(db_session: Session, settings: Settings, now: datetime) -> l
 
 
 def reap(
-    *, db_session: Session, settings: Settings, now: datetime | None = None, leases: bool = True
+    *,
+    db_session: Session,
+    settings: Settings,
+    now: datetime | None = None,
+    leases: bool = True,
+    waiting: Callable[[], int | None] | None = None,
 ) -> list[tuple[int, int]]:
-    """Settle expired leases (unless ``leases`` is False) and stale queued runs; commit, return the messages to send."""
+    """Settle expired leases (unless ``leases`` is False) and stale queued runs; commit, return the messages to send.
+
+    ``waiting()`` counts the messages still in the broker (None: unknown); while there are any,
+    stale queued runs count as a backlog and are not re-sent.
+    """
     begin_write(db_session)
     now = now or utcnow()
     to_dispatch = _reap_expired(db_session, settings, now) if leases else []
     begin_write(db_session)
-    to_dispatch += _reap_unclaimed(db_session, settings, now)
+    to_dispatch += _reap_unclaimed(db_session, settings, now, waiting)
     db_session.commit()
     return to_dispatch
 
@@ -129,7 +148,13 @@ def reap_once(
 ) -> list[tuple[int, int]]:
     """One reaper pass: settle in SQL, commit, then dispatch."""
     with unit_of_work(session_factory, write=True) as db_session:
-        to_dispatch = reap(db_session=db_session, settings=settings, now=now, leases=leases)
+        to_dispatch = reap(
+            db_session=db_session,
+            settings=settings,
+            now=now,
+            leases=leases,
+            waiting=lambda: waiting_messages(celery_app),
+        )
     dispatch_all(celery_app, to_dispatch)
     return to_dispatch
 
