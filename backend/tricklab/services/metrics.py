@@ -6,14 +6,15 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from sqlalchemy import and_, bindparam, func, select
+from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 
-from tricklab.db.models import Experiment, MetricPoint, Run
+from tricklab.db.models import MetricPoint, Run
 from tricklab.db.session import begin_write
 from tricklab.reporting import MetricPoint as ReportedPoint
 from tricklab.schemas.api import MetricKeyOut, MetricKeysOut, MetricSeriesOut
 from tricklab.services import multi_row, rollup_merge, rollups
+from tricklab.services.driver_rows import driver_rows
 from tricklab.services.errors import ConflictError, NotFoundError
 from tricklab.services.leases import split_value
 
@@ -120,10 +121,10 @@ def insert_columns(db_session: Session, run_id: int, series: Sequence[Columns]) 
     batch.store(db_session, run_id)
 
 
+# Through the driver's cursor: the ORM's execute of the same statement took ~42 us, this ~4 us (issue 7).
 _ATTEMPT_AND_TEAM = (
-    select(Run.attempt, Experiment.team_id)
-    .join(Experiment, Experiment.id == Run.experiment_id)
-    .where(Run.id == bindparam("run_id"))
+    "SELECT runs.attempt, experiments.team_id FROM runs JOIN experiments ON experiments.id = runs.experiment_id"
+    " WHERE runs.id = {0}"
 )
 
 
@@ -142,11 +143,8 @@ def log_metrics(
     same query as the attempt: one statement instead of a read transaction of its own (issue 7).
     """
     begin_write(db_session)
-    if team_id is None:
-        current = db_session.scalar(select(Run.attempt).where(Run.id == run_id))
-    else:
-        row = db_session.execute(_ATTEMPT_AND_TEAM, {"run_id": run_id}).first()
-        current = row[0] if row is not None and row[1] == team_id else None
+    rows = driver_rows(db_session, _ATTEMPT_AND_TEAM, (run_id,))
+    current = rows[0][0] if rows and (team_id is None or rows[0][1] == team_id) else None
     if current is None:
         db_session.rollback()
         raise NotFoundError(f"run {run_id} not found")
