@@ -3,8 +3,9 @@
 The broker loses messages (SQLAlchemy and filesystem transports on a killed
 worker, Redis without persistence), so SQL decides: an expired lease means the
 attempt is lost; a queued run nobody claimed for ``unclaimed_redispatch_seconds``
-gets its message again once the broker's queue is empty (before that it is a backlog). After ``max_attempts`` lost attempts the run fails with
-its attempt history.
+gets its message again once the broker's queue is empty (before that it is a
+backlog). After ``max_attempts`` lost attempts the run fails with its attempt
+history.
 """
 
 from __future__ import annotations
