@@ -27,6 +27,15 @@ def test_run_times_average_toward_recent_runs() -> None:
     assert times.typical(2) is None  # per experiment
 
 
+def test_run_times_forget_the_least_recently_run_experiment() -> None:
+    times = RunTimes(remembered=2)
+    times.record(1, 1.0)
+    times.record(2, 2.0)
+    times.record(1, 1.0)  # experiment 1 ran again: 2 is now the oldest
+    times.record(3, 3.0)
+    assert (times.typical(1), times.typical(2), times.typical(3)) == (1.0, None, 3.0)
+
+
 @pytest.mark.parametrize(
     ("n_runs", "typical", "bundle_seconds", "expected"),
     [

@@ -28,6 +28,7 @@ class RunTimes:
     """Seconds this process took per run of each experiment: a running mean, weighted to recent runs."""
 
     weight: float = 0.3
+    remembered: int = 1024  # experiments; a long-lived worker forgets the oldest first
     _seconds: dict[int, float] = field(default_factory=dict)
 
     def typical(self, experiment_id: int) -> float | None:
@@ -36,8 +37,10 @@ class RunTimes:
 
     def record(self, experiment_id: int, seconds: float) -> None:
         """Fold one finished run's duration in."""
-        previous = self._seconds.get(experiment_id)
+        previous = self._seconds.pop(experiment_id, None)
         self._seconds[experiment_id] = seconds if previous is None else previous + self.weight * (seconds - previous)
+        if len(self._seconds) > self.remembered:
+            del self._seconds[next(iter(self._seconds))]
 
 
 def runs_to_keep(n_runs: int, typical_seconds: float | None, bundle_seconds: float) -> int:

@@ -1,6 +1,7 @@
-"""The Celery task: take the run's lease, train it, report how it ended.
+"""The Celery tasks: take a run's lease, train it, report how it ended; or a bundle of them.
 
-Thin on purpose (Celery's task guide): the message carries only (run_id, attempt);
+Thin on purpose (Celery's task guide): a message carries only ids, (run_id, attempt) or
+(experiment_id, [(run_id, attempt), ...]) for a bundle (see ``bundles.py``);
 the run is re-read from the store through a ``RunReporter``; the lease in SQL, not
 the broker, decides who trains it, so a duplicate or stale delivery does nothing.
 Nothing a run does may take the worker down: every exception ends as ``failed``.
