@@ -110,11 +110,15 @@ def bundle_task_id_for(run_id: int, attempt: int) -> str:
 def dispatch_bundle(celery_app: Any, *, experiment_id: int, runs: Sequence[tuple[int, int]]) -> str | None:
     """Send ``tricklab.train_runs(experiment_id, [[run_id, attempt], ...])``: one message for several runs.
 
+    A lone run goes as a plain ``tricklab.train_run`` message (revocable on its own).
+
     A queued message costs a worker ~5-10 ms (broker receive, pool hand-off, ack) whatever the run
     does, i.e. ~10% of a 0.1 s run. The worker that takes a bundle keeps only as many runs as fit
     in a couple of seconds of the experiment's typical run and sends the rest on at once, so
     other workers share the bundle as they would share single messages (issue 7).
     """
+    if len(runs) == 1:
+        return dispatch_run(celery_app, run_id=runs[0][0], attempt=runs[0][1])
     result = celery_app.send_task(
         TRAIN_RUNS_TASK,
         args=[experiment_id, [[run_id, attempt] for run_id, attempt in runs]],

@@ -57,7 +57,7 @@ def execute_bundle(
     bundle_seconds: float,
     run_times: RunTimes,
     train: Callable[[int, int], TerminalStatus | None],
-    send_on: Callable[[list[RunRef]], None],
+    send_on: Callable[[list[RunRef]], object],
     clock: Callable[[], float] = time.monotonic,
 ) -> list[TerminalStatus | None]:
     """Train the runs of a bundle this worker keeps, after sending the others on; their outcomes, in order.
@@ -85,7 +85,7 @@ def execute_bundle(
     return outcomes
 
 
-def _send_on_or_keep(kept: list[RunRef], rest: list[RunRef], send_on: Callable[[list[RunRef]], None]) -> list[RunRef]:
+def _send_on_or_keep(kept: list[RunRef], rest: list[RunRef], send_on: Callable[[list[RunRef]], object]) -> list[RunRef]:
     # What to train here: ``kept`` once ``rest`` is safely in the broker, else everything.
     if not rest:
         return kept

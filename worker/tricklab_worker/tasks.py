@@ -18,11 +18,11 @@ from typing import Any
 from celery import Celery
 from tricklab.config import Settings, get_settings
 from tricklab.db.session import make_engine, make_session_factory
-from tricklab.queue import TRAIN_RUN_TASK, TRAIN_RUNS_TASK, dispatch_bundle, dispatch_run
+from tricklab.queue import TRAIN_RUN_TASK, TRAIN_RUNS_TASK, dispatch_bundle
 from tricklab.reporting import ClaimedRun, RunReporter, TerminalStatus
 from tricklab.services.reporting import SqlRunReporter
 
-from tricklab_worker.bundles import RunRef, RunTimes, execute_bundle
+from tricklab_worker.bundles import RunTimes, execute_bundle
 from tricklab_worker.engine import train_run
 from tricklab_worker.engine.context import CheckpointStore, TrainOutcome
 from tricklab_worker.rest_reporter import RestRunReporter
@@ -141,14 +141,6 @@ def guarded_train_run(*, settings: Settings, run_id: int, attempt: int, hostname
         return None
 
 
-def send_on(app: Celery, experiment_id: int, runs: list[RunRef]) -> None:
-    """Queue ``runs`` again for any worker: one run as a plain run message, several as a bundle."""
-    if len(runs) == 1:
-        dispatch_run(app, run_id=runs[0][0], attempt=runs[0][1])
-    else:
-        dispatch_bundle(app, experiment_id=experiment_id, runs=runs)
-
-
 def register_tasks(app: Celery) -> None:
     """Register ``tricklab.train_run`` and ``tricklab.train_runs`` on ``app`` (the API sends them by name)."""
 
@@ -171,6 +163,6 @@ def register_tasks(app: Celery) -> None:
                 train=lambda run_id, attempt: guarded_train_run(
                     settings=settings, run_id=run_id, attempt=attempt, hostname=hostname
                 ),
-                send_on=lambda rest: send_on(self.app, int(experiment_id), rest),
+                send_on=lambda rest: dispatch_bundle(self.app, experiment_id=int(experiment_id), runs=rest),
             )
         )

@@ -178,12 +178,9 @@ def dispatch_after_commit(celery_app: Any, bundles: list[list[tuple[int, int]]],
 
 
 def dispatch_bundles(celery_app: Any, bundles: Iterable[list[tuple[int, int]]], *, experiment_id: int) -> int:
-    """Send each bundle of (run_id, attempt) as one message (a single run as a plain run message); returns how many."""
+    """Send each bundle of (run_id, attempt) as one message; returns how many went out."""
     sent = 0
     for runs in bundles:
-        if len(runs) == 1:
-            sent += dispatch_all(celery_app, runs)
-            continue
         try:
             dispatch_bundle(celery_app, experiment_id=experiment_id, runs=runs)
             sent += 1
