@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import signal
+import subprocess
 import sys
 import time
 from collections.abc import Sequence
@@ -31,11 +32,38 @@ if TYPE_CHECKING:
     from tricklab_worker.engine.context import TrainOutcome
 
 
+GPU_PROBE = "import torch; print(torch.cuda.device_count(), torch.version.cuda)"
+
+
+def gpu_problem(gpu: int) -> str | None:
+    """Why a worker pinned to GPU ``gpu`` would see no GPU, or None when it sees exactly that one.
+
+    Asked in a child process: initialising CUDA here, before Celery forks its pool, would leave every
+    pool child unable to use the GPU. Without this check a worker whose GPU is missing trains on the CPU.
+    """
+    if gpu < 0:
+        return "a GPU index is 0 or more"
+    env = {**os.environ, "CUDA_VISIBLE_DEVICES": str(gpu)}
+    probe = subprocess.run([sys.executable, "-c", GPU_PROBE], env=env, capture_output=True, text=True, check=False)
+    if probe.returncode != 0:
+        return f"could not ask torch for GPUs: {probe.stderr.strip().splitlines()[-1:]}"
+    count, cuda = probe.stdout.split()
+    if cuda == "None":
+        return "this torch build has no CUDA support (install a CUDA build of torch on GPU machines)"
+    if int(count) != 1:
+        return "no GPU with that index is visible to this process (`nvidia-smi -L` lists this machine's GPUs)"
+    return None
+
+
 def start_worker(args: argparse.Namespace) -> int:
     """A Celery worker that trains runs, pinned to one GPU when ``--gpu`` is given."""
     # Both must be in the environment before torch loads (CUDA_VISIBLE_DEVICES is read
     # once, at CUDA initialisation), so the torch-importing modules load below.
     if args.gpu is not None:
+        problem = gpu_problem(args.gpu)
+        if problem is not None:
+            print(f"tricklab worker: --gpu {args.gpu}: {problem}", file=sys.stderr)
+            return 2
         os.environ["CUDA_VISIBLE_DEVICES"] = str(args.gpu)
     if args.amp:
         os.environ["TRICKLAB_WORKER_AMP"] = "1"
