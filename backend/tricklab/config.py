@@ -19,8 +19,9 @@ class Settings(BaseSettings):
     broker_url: str | None = None
     public_url: str = "http://127.0.0.1:8000"
     queue_name: str = "tricklab"
-    # The embedded broker's poll: a worker waits up to this long for its next run. 0.02 s instead of
-    # 0.1 s took ~100 ms off every queued run; an idle `tricklab up` uses ~0.3% of a core either way (issue 7).
+    # The embedded broker's poll where its doorbell is unavailable (not Linux, or all slots taken): a worker
+    # then waits up to this long for its next run. With the doorbell a sender wakes it at once and it polls
+    # on its own only every broker_doorbell.IDLE_WAIT_SECONDS (issue 7).
     broker_poll_seconds: float = 0.02
     # Redis only: how long an unacknowledged message waits before Redis redelivers it. The SQL
     # lease makes a redelivery harmless; None keeps kombu's default (1 h).

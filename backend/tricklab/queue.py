@@ -16,6 +16,7 @@ from celery import Celery
 from kombu.transport import sqlalchemy as kombu_sqla
 from sqlalchemy.engine import make_url
 
+from tricklab import broker_doorbell
 from tricklab.config import Settings
 
 TRAIN_RUN_TASK = "tricklab.train_run"
@@ -52,6 +53,11 @@ def sqlite_broker_connector(path: str) -> Callable[[], sqlite3.Connection]:
     return connect
 
 
+def is_sql_broker(broker_url: str) -> bool:
+    """A broker in SQL (kombu's transport, or the embedded one with its doorbell): no broadcast, no fanout."""
+    return broker_url.startswith(("sqla+", f"{broker_doorbell.TRANSPORT_ALIAS}+"))
+
+
 def make_celery(settings: Settings) -> Celery:
     """A Celery app for ``settings``: late acks, prefetch 1, reject on worker loss, no result backend."""
     broker_url = settings.resolved_broker_url
@@ -64,6 +70,8 @@ def make_celery(settings: Settings) -> Celery:
             if database and database != ":memory:":
                 # kombu hands transport options to create_engine.
                 transport_options["creator"] = sqlite_broker_connector(database)
+                # Same file and tables, through the transport that rings the waiting worker (broker_doorbell).
+                broker_url = f"{broker_doorbell.TRANSPORT_ALIAS}+{broker_url.removeprefix('sqla+')}"
     app = Celery("tricklab", broker=broker_url, set_as_current=False)
     if transport_options:
         app.conf.broker_transport_options = transport_options
@@ -165,7 +173,7 @@ def revoke_runs_of_experiment(celery_app: Any, *, runs: Sequence[tuple[int, int]
 
 def _revoke(celery_app: Any, ids: list[str], *, what: str) -> bool:
     try:
-        if not ids or str(celery_app.conf.broker_url or "").startswith("sqla+"):
+        if not ids or is_sql_broker(str(celery_app.conf.broker_url or "")):
             return False
         celery_app.control.revoke(ids)
     except Exception:

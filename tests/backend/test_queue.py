@@ -37,7 +37,8 @@ def test_delivery_settings(tmp_path: Path) -> None:
 def test_embedded_broker_polls_fast(tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path / "d", broker_poll_seconds=0.1)
     app = make_celery(settings)
-    assert app.conf.broker_url == f"sqla+sqlite:///{tmp_path / 'd' / 'broker.sqlite'}"
+    # The same file through kombu's SQL transport, with the doorbell (tricklab.broker_doorbell) in front.
+    assert app.conf.broker_url == f"tricklab-sqla+sqlite:///{tmp_path / 'd' / 'broker.sqlite'}"
     assert kombu_sqla.Transport.polling_interval == 0.1
     assert (tmp_path / "d").is_dir()
 
