@@ -165,3 +165,23 @@ def test_grad_norm_every_sets_the_grad_norm_cadence() -> None:
     assert train_run(config, sink=sink, control=control).status == "succeeded"
     assert sink.steps("grad_norm") == [1, 2, 3, 4, 5]
     assert all(math.isfinite(v) and v > 0 for _, v in sink.points["grad_norm"])
+
+
+def test_seed_everything_leaves_the_generators_as_torch_manual_seed_does() -> None:
+    import random
+
+    import numpy as np
+    import torch
+    from tricklab_worker.engine.run import seed_everything
+
+    torch.manual_seed(7)
+    expected = (torch.rand(5), random.random(), np.random.rand())
+    random.seed(0)
+    np.random.seed(0)
+    torch.manual_seed(0)
+    seed_everything(7, torch.device("cpu"))
+    got = (torch.rand(5), random.random(), np.random.rand())
+    assert torch.equal(got[0], expected[0])
+    random.seed(7)
+    np.random.seed(7)
+    assert got[1:] == (random.random(), np.random.rand())
