@@ -35,7 +35,10 @@ class Settings(BaseSettings):
     # and sends the rest on. A queued message costs ~5-10 ms, ~10% of a 0.1 s run (issue 7).
     dispatch_bundle_runs: int = Field(default=64, ge=1)
     bundle_seconds: float = Field(default=2.0, ge=0)
-    checkpoint_every_steps: int = 500
+    # A worker saves a run's checkpoint every checkpoint_seconds of training (and at an epoch end once
+    # the last save is 10 s old): what a crash can lose. checkpoint_every_steps adds saves at fixed steps.
+    checkpoint_seconds: float = Field(default=30.0, gt=0)
+    checkpoint_every_steps: int | None = Field(default=None, ge=1)
     metrics_flush_seconds: float = 1.0
     metrics_flush_points: int = 5000
     sse_poll_seconds: float = 0.5

@@ -122,7 +122,7 @@ def train_one(
     config: RunConfig, *, control: LocalControl, device: str, workdir: Path, amp: bool = False
 ) -> TrainOutcome:
     """Train one run in this process; an exception becomes a ``failed`` outcome, as on a worker."""
-    checkpoint = CheckpointStore(directory=workdir, every_steps=10**9)
+    checkpoint = CheckpointStore(directory=workdir)
     for try_number in (1, 2):
         try:
             return train_run(

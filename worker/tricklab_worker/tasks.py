@@ -104,7 +104,10 @@ def execute_train_run(
         heartbeat_seconds=settings.heartbeat_seconds,
     )
     checkpoint = CheckpointStore(
-        directory=directory, every_steps=settings.checkpoint_every_steps, before_save=link.flush_before_checkpoint
+        directory=directory,
+        every_steps=settings.checkpoint_every_steps,
+        seconds=settings.checkpoint_seconds,
+        before_save=link.flush_before_checkpoint,
     )
     with link:
         outcome = _train_with_oom_retry(claimed, link, checkpoint)

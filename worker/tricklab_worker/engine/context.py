@@ -61,17 +61,24 @@ class TrainOutcome:
 
 @dataclass
 class CheckpointStore:
-    """Where a run's checkpoints live; one file, replaced atomically."""
+    """Where a run's checkpoints live; one file, replaced atomically.
+
+    Saved by time, not by step count: what a checkpoint bounds is the training a crash can lose
+    (``seconds``), and a save is a synchronous metric flush plus ``torch.save``, ~6 ms for a small MLP.
+    Every 500 steps of a 1 ms-step model was three saves per 1.8 s digits run, 3% of a queued run
+    (issue 7, benchmarks/bench_queue.py --epochs 100); a 1 s-step model waited 8 minutes between saves.
+    ``every_steps`` adds a save every that many steps, for those who want saves at fixed steps.
+    """
 
     directory: Path
-    every_steps: int = 500
+    every_steps: int | None = None
+    # A save at the first step this long after the last one (or after the start).
+    seconds: float = 30.0
     # Called before each save; False skips it. A checkpoint must never get ahead of the
     # metrics already stored: a run resumed from step n re-logs only steps after n, so
     # buffered points up to n that a crash dropped would be missing for good.
     before_save: Callable[[], bool] | None = None
-    # An epoch end saves only when the last save is at least this old. A save is a synchronous
-    # metric flush plus torch.save (~6 ms for a small MLP); one at every end of an 18-step digits
-    # epoch made a queued run ~50% slower (issue 7, benchmarks/bench_queue.py).
+    # An epoch end, a natural place to save, saves once the last save is at least this old.
     epoch_end_seconds: float = 10.0
     last_saved: float = field(default_factory=time.monotonic, init=False, repr=False)
 
@@ -80,10 +87,14 @@ class CheckpointStore:
         return self.directory / "checkpoint.pt"
 
     def due(self, step: int, *, epoch_end: bool, final: bool) -> bool:
-        """Save after ``step``: every ``every_steps`` steps, at old-enough epoch ends, never at the last step."""
+        """Save after ``step``: ``seconds`` after the last save, at old-enough epoch ends, every ``every_steps``.
+
+        Never at the last step: the run ends right after it, and a crash before the end resumes
+        from the previous save.
+        """
         if final:
-            # The run ends right after it; a crash before the end resumes from the previous save.
             return False
-        if step % self.every_steps == 0:
+        if self.every_steps and step % self.every_steps == 0:
             return True
-        return epoch_end and time.monotonic() - self.last_saved >= self.epoch_end_seconds
+        age = time.monotonic() - self.last_saved
+        return age >= self.seconds or (epoch_end and age >= self.epoch_end_seconds)
