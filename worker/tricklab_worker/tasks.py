@@ -93,8 +93,8 @@ def execute_train_run(
         log.info("run %s attempt %s: finished or held by another attempt; nothing to do", run_id, attempt)
         return None
     configure_threads()
+    # Created by the first save (save_checkpoint): a run shorter than checkpoint_seconds leaves no directory.
     directory = checkpoint_dir(settings, claimed)
-    directory.mkdir(parents=True, exist_ok=True)
     link = RunLink(
         reporter=reporter,
         run_id=claimed.run_id,
