@@ -68,3 +68,8 @@ def test_a_negative_gpu_index_is_refused_without_asking_torch(monkeypatch: pytes
 
     monkeypatch.setattr(cli.subprocess, "run", no_probe)
     assert cli.gpu_problem(-1) == "a GPU index is 0 or more"
+
+
+def test_a_torch_that_cannot_be_asked_is_named_in_the_refusal(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(cli, "GPU_PROBE", "raise SystemExit('torch is broken here')")
+    assert cli.gpu_problem(0) == "could not ask torch for GPUs: torch is broken here"

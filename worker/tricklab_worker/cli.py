@@ -45,9 +45,11 @@ def gpu_problem(gpu: int) -> str | None:
         return "a GPU index is 0 or more"
     env = {**os.environ, "CUDA_VISIBLE_DEVICES": str(gpu)}
     probe = subprocess.run([sys.executable, "-c", GPU_PROBE], env=env, capture_output=True, text=True, check=False)
-    if probe.returncode != 0:
-        return f"could not ask torch for GPUs: {probe.stderr.strip().splitlines()[-1:]}"
-    count, cuda = probe.stdout.split()
+    answer = probe.stdout.strip().splitlines()[-1:]
+    if probe.returncode != 0 or len(answer[0].split() if answer else []) != 2:
+        last_error = (probe.stderr.strip().splitlines() or ["no output"])[-1]
+        return f"could not ask torch for GPUs: {last_error}"
+    count, cuda = answer[0].split()
     if cuda == "None":
         return "this torch build has no CUDA support (install a CUDA build of torch on GPU machines)"
     if int(count) != 1:
