@@ -170,6 +170,8 @@ def runs_per_hour(concurrency: int, n_runs: int, epochs: int, amp: bool, gpu: bo
             raise
         finally:
             stop(worker, server)
+            server_log.close()
+            worker_log.close()
 
 
 def stop(*procs: subprocess.Popen[bytes]) -> None:
