@@ -66,3 +66,18 @@ class RunReporter(Protocol):
     ) -> None:
         """End the run (only if this attempt still holds it)."""
         ...
+
+    def finish_and_claim(
+        self,
+        *,
+        run_id: int,
+        attempt: int,
+        status: TerminalStatus,
+        final_metrics: dict[str, float],
+        error: str | None = None,
+        next_run_id: int,
+        next_attempt: int,
+        worker_id: str,
+    ) -> ClaimedRun | None:
+        """``finish`` this run, then ``claim`` the next one (in one transaction where the transport allows)."""
+        ...

@@ -170,3 +170,58 @@ def test_claim_and_finish_leave_the_experiment_as_refresh_would(
         return _experiment_state(db_session, experiment_id)
 
     assert outcome(reference=False) == outcome(reference=True)
+
+
+def _finish_and_claim(
+    db_session: Session, run_id: int, next_run_id: int, *, attempt: int = 1, next_attempt: int = 1
+) -> tuple[bool, object]:
+    return leases.finish_and_claim(
+        db_session=db_session,
+        run_id=run_id,
+        attempt=attempt,
+        status="succeeded",
+        final_metrics={"test_accuracy": 0.75},
+        next_run_id=next_run_id,
+        next_attempt=next_attempt,
+        worker_id="w1",
+        lease_seconds=LEASE,
+    )
+
+
+def test_finish_and_claim_ends_one_run_and_takes_the_next(db_session: Session, celery_app: RecordingCelery) -> None:
+    first, second = run_ids(db_session, create_experiment(db_session, celery_app, factors=[], seeds=2))
+    _claim(db_session, first, 1, "w1")
+    finished, claimed = _finish_and_claim(db_session, first, second)
+    assert finished and claimed is not None
+    assert getattr(claimed, "run_id", None) == second and getattr(claimed, "attempt", None) == 1
+    done, taken = get_run(db_session=db_session, run_id=first), get_run(db_session=db_session, run_id=second)
+    assert (done.status, done.final_metrics, [a.outcome for a in done.attempts]) == (
+        "succeeded",
+        {"test_accuracy": 0.75},
+        ["succeeded"],
+    )
+    assert (taken.status, taken.attempt, taken.worker_id) == ("running", 1, "w1")
+    assert [(a.attempt, a.outcome) for a in taken.attempts] == [(1, None)]
+    # One run finished, one running: the experiment runs on (as refresh_experiment_status says).
+    assert db_session.get_one(Run, first).experiment.status == "running"
+    finished, claimed = _finish_and_claim(db_session, second, first, next_attempt=2)
+    assert finished and claimed is None  # the first run has ended: nothing to take
+    assert db_session.get_one(Run, second).experiment.status == "finished"
+
+
+def test_finish_and_claim_keeps_each_part_when_the_other_finds_nothing(
+    db_session: Session, celery_app: RecordingCelery
+) -> None:
+    first, second, third = run_ids(db_session, create_experiment(db_session, celery_app, factors=[], seeds=3))
+    _claim(db_session, first, 1, "w1")
+    _claim(db_session, second, 1, "w2")
+    # The next run is held by another worker: the finish still lands.
+    finished, claimed = _finish_and_claim(db_session, first, second)
+    assert finished and claimed is None
+    assert get_run(db_session=db_session, run_id=first).status == "succeeded"
+    assert get_run(db_session=db_session, run_id=second).worker_id == "w2"
+    # This attempt lost the run (its finish is refused): the claim of the next one still lands.
+    finished, claimed = _finish_and_claim(db_session, first, third)
+    assert not finished and claimed is not None
+    assert get_run(db_session=db_session, run_id=third).status == "running"
+    assert get_run(db_session=db_session, run_id=first).final_metrics == {"test_accuracy": 0.75}

@@ -32,3 +32,38 @@ def test_lifecycle(
     assert out.status == "succeeded" and out.worker_id == "gpu0"
     assert out.final_metrics == {"test_accuracy": 0.95}
     assert get_series(db_session=db_session, run_id=run_id, key="train_loss").total_points == 10
+
+
+def test_finish_and_claim_through_the_protocol(
+    session_factory: sessionmaker[Session], db_session: Session, celery_app: RecordingCelery, settings: Settings
+) -> None:
+    first, second = run_ids(db_session, create_experiment(db_session, celery_app, factors=[], seeds=2))
+    reporter: RunReporter = SqlRunReporter(session_factory, settings=settings)
+    assert reporter.claim(run_id=first, attempt=1, worker_id="gpu0") is not None
+    claimed = reporter.finish_and_claim(
+        run_id=first,
+        attempt=1,
+        status="succeeded",
+        final_metrics={"test_accuracy": 0.5},
+        next_run_id=second,
+        next_attempt=1,
+        worker_id="gpu0",
+    )
+    assert claimed is not None and claimed.run_id == second and claimed.config.seed == 1
+    assert claimed.checkpoint_path is not None and claimed.checkpoint_path.startswith(str(settings.artifacts_dir))
+    assert get_run(db_session=db_session, run_id=first).final_metrics == {"test_accuracy": 0.5}
+    assert get_run(db_session=db_session, run_id=second).status == "running"
+    # The next run is no longer claimable: the same call for it finds nothing to take.
+    assert (
+        reporter.finish_and_claim(
+            run_id=second,
+            attempt=1,
+            status="failed",
+            final_metrics={},
+            next_run_id=second,
+            next_attempt=1,
+            worker_id="x",
+        )
+        is None
+    )
+    assert get_run(db_session=db_session, run_id=second).status == "failed"

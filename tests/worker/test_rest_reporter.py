@@ -50,6 +50,27 @@ def test_conflicts_are_answers_not_errors() -> None:
     assert json.loads(seen[-1].content)["final_metrics"] == {"a": "Infinity"}
 
 
+def test_finish_and_claim_is_a_finish_then_a_claim() -> None:
+    seen: list[httpx.Request] = []
+    config = {"task": "digits", "base": {}, "seed": 3, "tricks": {}}
+    claim_answer = httpx.Response(200, json={"run_id": 8, "attempt": 1, "config": config})
+    reporter = reporter_for([httpx.Response(204), claim_answer], seen)
+    claimed = reporter.finish_and_claim(
+        run_id=7,
+        attempt=1,
+        status="failed",
+        final_metrics={},
+        error="boom",
+        next_run_id=8,
+        next_attempt=1,
+        worker_id="w",
+    )
+    assert [r.url.path for r in seen] == ["/api/v1/runs/7/finish", "/api/v1/runs/8/claim"]
+    assert json.loads(seen[0].content)["error"] == "boom"
+    assert json.loads(seen[1].content) == {"attempt": 1, "worker_id": "w"}
+    assert claimed is not None and (claimed.run_id, claimed.config.seed) == (8, 3)
+
+
 def test_permanent_refusals_and_exhausted_retries_raise() -> None:
     seen: list[httpx.Request] = []
     with pytest.raises(ReportError, match="HTTP 401"):

@@ -184,3 +184,19 @@ class RestRunReporter:
             )
             return
         self._raise_unless(response, 204)
+
+    def finish_and_claim(
+        self,
+        *,
+        run_id: int,
+        attempt: int,
+        status: TerminalStatus,
+        final_metrics: dict[str, float],
+        error: str | None = None,
+        next_run_id: int,
+        next_attempt: int,
+        worker_id: str,
+    ) -> ClaimedRun | None:
+        """``finish``, then ``claim`` the next run: two requests (a remote run's HTTP costs dwarf one more)."""
+        self.finish(run_id=run_id, attempt=attempt, status=status, final_metrics=final_metrics, error=error)
+        return self.claim(run_id=next_run_id, attempt=next_attempt, worker_id=worker_id)

@@ -81,3 +81,32 @@ class SqlRunReporter:
                 final_metrics=final_metrics,
                 error=error,
             )
+
+    def finish_and_claim(
+        self,
+        *,
+        run_id: int,
+        attempt: int,
+        status: TerminalStatus,
+        final_metrics: dict[str, float],
+        error: str | None = None,
+        next_run_id: int,
+        next_attempt: int,
+        worker_id: str,
+    ) -> ClaimedRun | None:
+        """End the run and take the next one's lease in one transaction; the claimed run, or None."""
+        with unit_of_work(self.session_factory, write=True) as db_session:
+            _, claimed = leases.finish_and_claim(
+                db_session=db_session,
+                run_id=run_id,
+                attempt=attempt,
+                status=status,
+                final_metrics=final_metrics,
+                error=error,
+                next_run_id=next_run_id,
+                next_attempt=next_attempt,
+                worker_id=worker_id,
+                lease_seconds=self.settings.lease_seconds,
+                artifacts_dir=self.settings.artifacts_dir,
+            )
+            return claimed
