@@ -18,11 +18,11 @@ from tricklab.db.models import MetricPoint as MetricRow
 from tricklab.db.models import Run
 from tricklab.db.session import make_engine, make_session_factory
 from tricklab.queue import make_celery
-from tricklab.reporting import MetricPoint
+from tricklab.reporting import ClaimedRun, MetricPoint
 from tricklab.schemas.spec import ExperimentSpec
 from tricklab.services.experiments import create_experiment
 from tricklab.services.reporting import SqlRunReporter
-from tricklab_worker.tasks import execute_train_run
+from tricklab_worker.tasks import LeaseChain, execute_train_run
 
 from tests.integration.processes import tiny_spec
 
@@ -39,6 +39,11 @@ class CountingReporter(SqlRunReporter):
     """The real SQL reporter, counting how often the worker writes metrics."""
 
     metric_batches: list[int]
+    claims: list[int]
+
+    def claim(self, *, run_id: int, attempt: int, worker_id: str) -> ClaimedRun | None:
+        self.claims.append(run_id)
+        return super().claim(run_id=run_id, attempt=attempt, worker_id=worker_id)
 
     def log_metrics(self, *, run_id: int, attempt: int, points: Sequence[MetricPoint]) -> None:
         self.metric_batches.append(len(points))
@@ -60,6 +65,7 @@ def store(tmp_path: Path) -> tuple[Settings, CountingReporter, list[int]]:
         run_ids = list(db_session.scalars(select(Run.id).where(Run.experiment_id == created.id).order_by(Run.id)))
     reporter = CountingReporter(session_factory, settings=settings)
     reporter.metric_batches = []
+    reporter.claims = []
     return settings, reporter, run_ids
 
 
@@ -103,3 +109,35 @@ def test_a_run_that_raises_ends_failed_with_its_reason(store: tuple[Settings, Co
     assert execute_train_run(reporter=reporter, settings=settings, run_id=run_ids[0], attempt=1, worker_id="w:1") == (
         "succeeded"
     )
+
+
+def test_a_chain_claims_each_next_run_with_the_previous_finish(
+    store: tuple[Settings, CountingReporter, list[int]],
+) -> None:
+    settings, reporter, run_ids = store
+    chain = LeaseChain(reporter=reporter, settings=settings, worker_id="w:1")
+    first, second = run_ids
+    assert chain.train(first, 1, lambda: (second, 1)) == "succeeded"
+    assert chain.train(second, 1) == "succeeded"
+    assert reporter.claims == [first]  # the second run's lease came with the first one's finish
+    with reporter.session_factory() as db_session:
+        done = {run.id: run for run in db_session.scalars(select(Run).where(Run.id.in_(run_ids)))}
+        assert {run.status for run in done.values()} == {"succeeded"}
+        # One transaction: the same moment ends one run and starts the next.
+        assert done[first].finished_at == done[second].started_at
+        assert done[second].experiment.status == "finished"
+
+
+def test_a_chain_skips_a_next_run_it_could_not_claim_without_asking_again(
+    store: tuple[Settings, CountingReporter, list[int]],
+) -> None:
+    settings, reporter, run_ids = store
+    first, second = run_ids
+    assert reporter.claim(run_id=second, attempt=1, worker_id="elsewhere:9") is not None
+    chain = LeaseChain(reporter=reporter, settings=settings, worker_id="w:1")
+    assert chain.train(first, 1, lambda: (second, 1)) == "succeeded"
+    assert chain.train(second, 1) is None
+    assert reporter.claims == [second, first]
+    with reporter.session_factory() as db_session:
+        run = db_session.get(Run, second)
+        assert run is not None and (run.status, run.worker_id) == ("running", "elsewhere:9")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 from tricklab.reporting import TerminalStatus
 from tricklab_worker.bundles import RunRef, RunTimes, execute_bundle, runs_to_keep
@@ -61,15 +63,18 @@ def _bundle(
     clock: FakeClock,
     send_fails: bool = False,
     claimed: set[int] | None = None,
+    followers: dict[int, RunRef | None] | None = None,
 ) -> tuple[list[int], list[list[RunRef]], list[TerminalStatus | None]]:
     trained: list[int] = []
     sent: list[list[RunRef]] = []
 
-    def train(run_id: int, attempt: int) -> TerminalStatus | None:
+    def train(run_id: int, attempt: int, next_run: Callable[[], RunRef | None]) -> TerminalStatus | None:
         if claimed is not None and run_id not in claimed:
             return None  # another worker holds it, or it was cancelled
         trained.append(run_id)
         clock.now += seconds_per_run.get(run_id, 0.1)
+        if followers is not None:
+            followers[run_id] = next_run()
         return "succeeded"
 
     def send_on(rest: list[RunRef]) -> None:
@@ -130,3 +135,37 @@ def test_runs_not_claimed_here_are_skipped_and_not_timed() -> None:
     assert trained == [1, 3]
     assert outcomes == ["succeeded", None, "succeeded", None]
     assert times.typical(7) == pytest.approx(0.1)
+
+
+def test_each_run_names_the_run_trained_after_it_so_its_finish_can_claim_that_one() -> None:
+    times, clock = RunTimes(), FakeClock()
+    times.record(7, 0.1)
+    runs = [(i, 1) for i in range(1, 5)]
+    followers: dict[int, RunRef | None] = {}
+    trained, _, _ = _bundle(runs, times=times, seconds_per_run={}, clock=clock, followers=followers)
+    assert trained == [1, 2, 3, 4]
+    assert followers == {1: (2, 1), 2: (3, 1), 3: (4, 1), 4: None}
+
+
+def test_a_run_sent_on_for_time_is_never_named_as_the_next_one_here() -> None:
+    # Run 2 ends 10 s in, far over 2 x bundle_seconds: runs 3-5 go to the broker, so run 2's
+    # finish must not claim run 3 (it would hold a lease nobody here trains).
+    times, clock = RunTimes(), FakeClock()
+    times.record(7, 0.1)
+    runs = [(i, 1) for i in range(1, 6)]
+    followers: dict[int, RunRef | None] = {}
+    trained, sent, _ = _bundle(runs, times=times, seconds_per_run={2: 10.0}, clock=clock, followers=followers)
+    assert trained == [1, 2] and sent == [runs[2:]]
+    assert followers == {1: (2, 1), 2: None}
+
+
+def test_when_the_broker_refuses_the_rest_the_next_run_is_still_named() -> None:
+    times, clock = RunTimes(), FakeClock()
+    times.record(7, 0.1)
+    runs = [(i, 1) for i in range(1, 4)]
+    followers: dict[int, RunRef | None] = {}
+    trained, sent, _ = _bundle(
+        runs, times=times, seconds_per_run={1: 10.0}, clock=clock, followers=followers, send_fails=True
+    )
+    assert trained == [1, 2, 3] and sent == []
+    assert followers == {1: (2, 1), 2: (3, 1), 3: None}

@@ -11,6 +11,7 @@ the workers exactly as before, while runs of 0.1 s share one message per ~2 s of
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -56,33 +57,73 @@ def execute_bundle(
     runs: Sequence[RunRef],
     bundle_seconds: float,
     run_times: RunTimes,
-    train: Callable[[int, int], TerminalStatus | None],
+    train: Callable[[int, int, Callable[[], RunRef | None]], TerminalStatus | None],
     send_on: Callable[[list[RunRef]], object],
     clock: Callable[[], float] = time.monotonic,
 ) -> list[TerminalStatus | None]:
     """Train the runs of a bundle this worker keeps, after sending the others on; their outcomes, in order.
 
-    ``train(run_id, attempt)`` is the single-run task body (None: not claimed here). If a kept run
+    ``train(run_id, attempt, next_run)`` is the single-run task body (None: not claimed here);
+    ``next_run()``, asked once the run has trained, names the run this process trains right after
+    (None if none), so the trainer can claim it together with this one's finish. If a kept run
     turns out much longer than the typical one, the runs not started yet are sent on as well.
     When the broker refuses the message, the runs are trained here instead of waiting for the reaper.
     """
     pending = list(runs)
     keep = runs_to_keep(len(pending), run_times.typical(experiment_id), bundle_seconds)
-    kept = _send_on_or_keep(pending[:keep], pending[keep:], send_on)
+    plan = _KeptRuns(_send_on_or_keep(pending[:keep], pending[keep:], send_on), bundle_seconds, send_on, clock)
     outcomes: list[TerminalStatus | None] = []
-    started = clock()
-    tried_sending_on = False
-    for index, (run_id, attempt) in enumerate(kept):
-        if not tried_sending_on and index and bundle_seconds > 0 and clock() - started > 2 * bundle_seconds:
-            tried_sending_on = True
-            if not _send_on_or_keep([], kept[index:], send_on):
-                break
+    for index, (run_id, attempt) in enumerate(plan.kept):
+        if not plan.trains(index):
+            break
         run_started = clock()
-        status = train(run_id, attempt)
+        status = train(run_id, attempt, functools.partial(plan.next_after, index))
         if status is not None:
             run_times.record(experiment_id, clock() - run_started)
         outcomes.append(status)
     return outcomes
+
+
+class _KeptRuns:
+    """Which of the kept runs this process goes on to train, each decided once, when first asked."""
+
+    def __init__(
+        self,
+        kept: list[RunRef],
+        bundle_seconds: float,
+        send_on: Callable[[list[RunRef]], object],
+        clock: Callable[[], float],
+    ) -> None:
+        self.kept = kept
+        self._bundle_seconds = bundle_seconds
+        self._send_on = send_on
+        self._clock = clock
+        self._started = clock()
+        self._sent_on_from: int | None = None  # runs from this index on went to the broker
+        self._tried_sending_on = False
+        # Asked by the trainer (to claim the next run with this one's finish) and by the loop: one answer.
+        self._decided: dict[int, bool] = {}
+
+    def trains(self, index: int) -> bool:
+        """Whether this process trains ``kept[index]``: not once the bundle has run far over its time and sent it on."""
+        if index not in self._decided:
+            self._decided[index] = self._decide(index)
+        return self._decided[index]
+
+    def _decide(self, index: int) -> bool:
+        if index >= len(self.kept) or (self._sent_on_from is not None and index >= self._sent_on_from):
+            return False
+        over_time = self._bundle_seconds > 0 and self._clock() - self._started > 2 * self._bundle_seconds
+        if index and over_time and not self._tried_sending_on:
+            self._tried_sending_on = True
+            if not _send_on_or_keep([], self.kept[index:], self._send_on):
+                self._sent_on_from = index
+                return False
+        return True
+
+    def next_after(self, index: int) -> RunRef | None:
+        """The run trained after ``kept[index]``, or None."""
+        return self.kept[index + 1] if self.trains(index + 1) else None
 
 
 def _send_on_or_keep(kept: list[RunRef], rest: list[RunRef], send_on: Callable[[list[RunRef]], object]) -> list[RunRef]:
