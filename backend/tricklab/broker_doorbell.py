@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import logging
 import os
 import select
@@ -26,8 +27,9 @@ import socket
 import sys
 import time
 from queue import Empty
-from typing import Any
+from typing import Any, cast
 
+import sqlalchemy as sa
 from kombu.transport import TRANSPORT_ALIASES
 from kombu.transport import sqlalchemy as kombu_sqla
 from sqlalchemy.engine import make_url
@@ -118,13 +120,66 @@ class Bell:
 
 
 class DoorbellChannel(kombu_sqla.Channel):
-    """kombu's SQL channel, ringing after each message it has committed."""
+    """kombu's SQL channel that rings after each message it commits, and deletes a message as it hands it out.
+
+    kombu marks a delivered message invisible and keeps its row for ever: the table grows by every
+    message ever sent, and each receive scans past them (1.4 ms per receive after 20,000). Here a
+    receive deletes the row, so the table holds only waiting messages. Sends and receives are
+    Core statements on the transport's engine instead of kombu's ORM session, which took ~1.4 ms
+    for each, on the path of every queued run (issue 7).
+    """
 
     connection: DoorbellTransport
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[no-untyped-call]
+        self._queue_ids: dict[str, int] = {}
+        self._swept = False
+        table = self.message_cls.__table__
+        # Built once: a queued run pays one send and one receive (or more, for bundles handed on).
+        self._insert = table.insert()
+        self._next_waiting = (
+            sa.select(table.c.id, table.c.payload)
+            .where(table.c.queue_id == sa.bindparam("queue_id"), table.c.visible.is_(True))
+            .order_by(table.c.id)
+            .limit(1)
+        )
+        self._take = table.delete().where(table.c.id == sa.bindparam("message_id"))
+        self._sweep = table.delete().where(table.c.visible.is_(False))
+
     def _put(self, queue: Any, payload: Any, **kwargs: Any) -> None:  # type: ignore[override]  # kombu's own bases disagree
-        super()._put(queue, payload, **kwargs)  # type: ignore[no-untyped-call]
+        row = {"queue_id": self._queue_id(queue), "payload": json.dumps(payload), "visible": True, "version": 1}
+        with self._engine().begin() as connection:
+            connection.execute(self._insert, row)
         self.connection.ringer.ring()
+
+    def _get(self, queue: Any, timeout: Any = None) -> Any:
+        queue_id = self._queue_id(queue)
+        with self._engine().connect() as connection:
+            if not self._swept:
+                # What kombu's own receive left behind (delivered, kept invisible) serves nobody.
+                connection.execute(self._sweep)
+                connection.commit()
+                self._swept = True
+            while True:
+                waiting = connection.execute(self._next_waiting, {"queue_id": queue_id}).first()
+                if waiting is None:
+                    connection.rollback()
+                    raise Empty()
+                # Whoever deletes the row has the message; a consumer that finds it gone looks again.
+                taken = connection.execute(self._take, {"message_id": waiting.id}).rowcount
+                connection.commit()
+                if taken:
+                    return json.loads(waiting.payload)
+
+    def _queue_id(self, queue: str) -> int:
+        if queue not in self._queue_ids:
+            self._queue_ids[queue] = int(self._get_or_create(queue).id)  # type: ignore[no-untyped-call]
+        return self._queue_ids[queue]
+
+    def _engine(self) -> sa.Engine:
+        engine, _ = self._open()  # type: ignore[no-untyped-call]
+        return cast(sa.Engine, engine)
 
 
 class DoorbellTransport(kombu_sqla.Transport):

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import ExitStack
+from contextlib import ExitStack, closing
 from pathlib import Path
+from queue import Empty
 
 import pytest
+from sqlalchemy.engine import make_url
 from tricklab import broker_doorbell
 from tricklab.broker_doorbell import SLOTS, Bell, DoorbellTransport, Ringer
 from tricklab.config import Settings
@@ -109,3 +112,92 @@ def test_a_worker_without_a_slot_still_finds_messages_by_polling(tmp_path: Path,
             message.ack()
         finally:
             queue.close()
+
+
+def _broker_file(settings: Settings) -> Path:
+    return Path(str(make_url(settings.resolved_broker_url.removeprefix("sqla+")).database))
+
+
+def _rows(database: Path) -> list[tuple[int, bool]]:
+    with closing(sqlite3.connect(database)) as connection:
+        return [(int(i), bool(v)) for i, v in connection.execute("SELECT id, visible FROM kombu_message ORDER BY id")]
+
+
+@pytest.mark.filterwarnings("ignore:The ``noload`` loader strategy:DeprecationWarning")
+def test_a_received_message_leaves_the_table_and_what_kombu_kept_is_swept(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path)
+    producer_app, consumer_app = make_celery(settings), make_celery(settings)
+    for run_id in (1, 2, 3):
+        dispatch_run(producer_app, run_id=run_id, attempt=1)
+    database = _broker_file(settings)
+    # A row as kombu's own transport leaves it once delivered: kept, invisible, for ever.
+    with closing(sqlite3.connect(database)) as connection:
+        connection.execute("UPDATE kombu_message SET visible = 0 WHERE id = (SELECT min(id) FROM kombu_message)")
+        connection.commit()
+    assert [visible for _, visible in _rows(database)] == [False, True, True]
+    with consumer_app.connection_for_read() as conn:
+        queue = conn.SimpleQueue(settings.queue_name)
+        try:
+            first = queue.get(block=False)
+            assert first.decode()[0] == [2, 1]  # in the order sent; the delivered one is not sent again
+            first.ack()
+            assert [visible for _, visible in _rows(database)] == [True]
+            second = queue.get(block=False)
+            assert second.decode()[0] == [3, 1]
+            second.ack()
+            with pytest.raises(Empty):
+                queue.get(block=False)
+        finally:
+            queue.close()
+    assert _rows(database) == []
+
+
+@pytest.mark.filterwarnings("ignore:The ``noload`` loader strategy:DeprecationWarning")
+def test_a_message_taken_but_not_acknowledged_is_put_back_when_its_consumer_closes(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path)
+    dispatch_run(make_celery(settings), run_id=5, attempt=1)
+    consumer_app = make_celery(settings)
+    with consumer_app.connection_for_read() as conn:
+        queue = conn.SimpleQueue(settings.queue_name)
+        assert queue.get(block=False).decode()[0] == [5, 1]  # never acknowledged
+        assert _rows(_broker_file(settings)) == []
+        queue.close()
+    with consumer_app.connection_for_read() as conn:
+        queue = conn.SimpleQueue(settings.queue_name)
+        try:
+            again = queue.get(block=False)
+            assert again.decode()[0] == [5, 1]
+            again.ack()
+        finally:
+            queue.close()
+
+
+@pytest.mark.filterwarnings("ignore:The ``noload`` loader strategy:DeprecationWarning")
+def test_two_consumers_never_receive_the_same_message(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path)
+    producer_app = make_celery(settings)
+    for run_id in range(200):
+        dispatch_run(producer_app, run_id=run_id, attempt=1)
+    received: list[list[int]] = [[], []]
+
+    def drain(into: list[int]) -> None:
+        with make_celery(settings).connection_for_read() as conn:
+            queue = conn.SimpleQueue(settings.queue_name)
+            try:
+                while True:
+                    try:
+                        message = queue.get(block=False)
+                    except Empty:
+                        return
+                    into.append(message.decode()[0][0])
+                    message.ack()
+            finally:
+                queue.close()
+
+    threads = [threading.Thread(target=drain, args=(into,)) for into in received]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert sorted(received[0] + received[1]) == list(range(200))
+    assert received[0] == sorted(received[0]) and received[1] == sorted(received[1])
