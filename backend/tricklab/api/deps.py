@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from tricklab.config import Settings
 
 
-# The two accessors are ``async`` only because FastAPI runs every plain ``def`` dependency in its
+# The accessors are ``async`` only because FastAPI runs every plain ``def`` dependency in its
 # thread pool: a hand-off per attribute read, several per request on the metric batch route (issue 7).
 async def get_app_settings(request: Request) -> Settings:
     """The settings the app was created with."""
@@ -37,7 +37,7 @@ def get_db(factory: Annotated[sessionmaker[Session], Depends(get_session_factory
         yield db_session
 
 
-def get_celery(request: Request) -> Any:
+async def get_celery(request: Request) -> Any:
     """The Celery app used as a producer (dispatch by task name only)."""
     return request.app.state.celery
 
