@@ -133,7 +133,7 @@ def _experiment_state(db_session: Session, experiment_id: int) -> tuple[str, boo
 
 @pytest.mark.parametrize("experiment_status", ["queued", "running", "finished", "cancelled"])
 @pytest.mark.parametrize("others", [(), ("queued",), ("running",), ("succeeded",), ("failed", "running")])
-@pytest.mark.parametrize("operation", ["claim", "finish"])
+@pytest.mark.parametrize("operation", ["claim", "finish", "finish_and_claim"])
 def test_claim_and_finish_leave_the_experiment_as_refresh_would(
     db_session: Session,
     celery_app: RecordingCelery,
@@ -149,12 +149,15 @@ def test_claim_and_finish_leave_the_experiment_as_refresh_would(
         ids = run_ids(db_session, experiment_id)
         for run_id, status in zip(ids[1:], others, strict=True):
             db_session.execute(update(Run).where(Run.id == run_id).values(status=status))
-        if operation == "finish":
+        if operation != "claim":
             _claim(db_session, ids[0], 1, "w1")
         db_session.execute(update(Experiment).where(Experiment.id == experiment_id).values(status=experiment_status))
         db_session.commit()
         if operation == "claim":
             assert _claim(db_session, ids[0], 1, "w1") is not None
+        elif operation == "finish_and_claim":  # the next run only starts if it is queued
+            finished, _ = _finish_and_claim(db_session, ids[0], ids[-1])
+            assert finished
         else:
             assert leases.finish_run(
                 db_session=db_session, run_id=ids[0], attempt=1, status="succeeded", final_metrics={}

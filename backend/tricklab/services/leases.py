@@ -74,7 +74,7 @@ def claim_run(
         db_session.rollback()
         return None
     db_session.commit()
-    return claimed
+    return claimed[0]
 
 
 def _claim(
@@ -86,8 +86,9 @@ def _claim(
     lease_seconds: float,
     artifacts_dir: Path | None,
     now: datetime,
-) -> ClaimedRun | None:
-    # The claim's writes inside the caller's transaction; nothing is written when it returns None.
+) -> tuple[ClaimedRun, int] | None:
+    # The claim's writes inside the caller's transaction, and the run's experiment id; nothing is
+    # written when it returns None.
     lock_experiment_of_run(db_session, run_id)
     # Core execution on the session's connection: the ORM's bulk-update plumbing cost more than
     # the statements themselves on SQLite (~0.5 ms per claim and finish, issue 7).
@@ -120,12 +121,13 @@ def _claim(
         statements.OPEN_ATTEMPT, {"p_run_id": run_id, "p_attempt": attempt, "p_worker_id": worker_id, "p_now": now}
     )
     connection.execute(statements.EXPERIMENT_RUNNING, {"p_experiment_id": experiment_id})
-    return ClaimedRun(
+    claimed_run = ClaimedRun(
         run_id=run_id,
         attempt=attempt,
         config=RunConfig.model_validate(config),
         checkpoint_path=checkpoint_path,
     )
+    return claimed_run, int(experiment_id)
 
 
 def heartbeat_run(
@@ -208,18 +210,14 @@ def finish_run(
 ) -> bool:
     """End the run with ``status`` if this attempt still holds it; False (and nothing written) otherwise."""
     begin_write(db_session)
-    finished = _finish(
-        db_session,
-        run_id=run_id,
-        attempt=attempt,
-        status=status,
-        final_metrics=final_metrics,
-        error=error,
-        now=now or utcnow(),
+    now = now or utcnow()
+    experiment_id = _finish(
+        db_session, run_id=run_id, attempt=attempt, status=status, final_metrics=final_metrics, error=error, now=now
     )
-    if not finished:
+    if experiment_id is None:
         db_session.rollback()
         return False
+    _settle_experiment_after_finish(db_session.connection(), experiment_id, now)
     db_session.commit()
     return True
 
@@ -247,7 +245,7 @@ def finish_and_claim(
     """
     begin_write(db_session)
     now = now or utcnow()
-    finished = _finish(
+    experiment_id = _finish(
         db_session, run_id=run_id, attempt=attempt, status=status, final_metrics=final_metrics, error=error, now=now
     )
     claimed = _claim(
@@ -259,8 +257,11 @@ def finish_and_claim(
         artifacts_dir=artifacts_dir,
         now=now,
     )
+    # A run of the same experiment just started: the claim has already left it running.
+    if experiment_id is not None and (claimed is None or claimed[1] != experiment_id):
+        _settle_experiment_after_finish(db_session.connection(), experiment_id, now)
     db_session.commit()
-    return finished, claimed
+    return experiment_id is not None, None if claimed is None else claimed[0]
 
 
 def _finish(
@@ -272,8 +273,9 @@ def _finish(
     final_metrics: dict[str, float],
     error: str | None,
     now: datetime,
-) -> bool:
-    # The finish's writes inside the caller's transaction; nothing is written when it returns False.
+) -> int | None:
+    # The finish's writes inside the caller's transaction, except settling the experiment's status;
+    # the run's experiment id, or None (nothing written) when this attempt no longer holds the run.
     lock_experiment_of_run(db_session, run_id)
     connection = db_session.connection()
     experiment_id = connection.scalar(
@@ -281,14 +283,13 @@ def _finish(
         {"p_run_id": run_id, "p_attempt": attempt, "p_status": status, "p_now": now, "p_error": error},
     )
     if experiment_id is None:
-        return False
+        return None
     upsert_final_metrics(db_session, run_id, final_metrics)
     connection.execute(
         statements.CLOSE_ATTEMPT,
         {"p_run_id": run_id, "p_attempt": attempt, "p_now": now, "p_outcome": status, "p_reason": error},
     )
-    _settle_experiment_after_finish(connection, experiment_id, now)
-    return True
+    return int(experiment_id)
 
 
 def _settle_experiment_after_finish(connection: Connection, experiment_id: int, now: datetime) -> None:
