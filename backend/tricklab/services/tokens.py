@@ -192,10 +192,13 @@ class NewSession:
 
 
 def create_session(*, db_session: Session, user_id: int, team_id: int, lifetime: timedelta) -> NewSession:
-    """Store a new browser session (its id hashed) and return the cookie value, once."""
+    """Store a new browser session (its id hashed) and return the cookie value, once; expired sessions go."""
     raw = new_secret("")
     csrf = new_secret("")
-    expires = utcnow() + lifetime
+    now = utcnow()
+    expires = now + lifetime
+    # Swept at each login, so the table holds live sessions plus those expired since the last login.
+    db_session.execute(delete(BrowserSession).where(BrowserSession.expires_at <= now))
     db_session.add(
         BrowserSession(session_hash=digest(raw), user_id=user_id, team_id=team_id, csrf_token=csrf, expires_at=expires)
     )
