@@ -60,3 +60,34 @@ def test_imbalance_metrics_match_sklearn() -> None:
         ((prediction == 1) & (targets == 1)).sum().item() / targets.sum().item()
     )
     assert metrics["auprc"] == pytest.approx(average_precision_score(targets, scores))
+
+
+def test_columns_stay_valid_across_flushes_and_series_join_the_same_read() -> None:
+    sink = RecordingSink()
+    buffer = MetricBuffer(sink)
+    loss_steps, loss_values = buffer.tensor_column("train_loss")
+    lr_steps, lr_values = buffer.float_column("lr")
+    for step in (1, 2):
+        loss_steps.append(step)
+        loss_values.append(torch.tensor(step / 4))
+        lr_steps.append(step)
+        lr_values.append(0.1)
+    buffer.add_series("grad_norm", [2], torch.tensor([3.0]))
+    flushed, _ = buffer.flush()
+    assert flushed == {"lr": [(1, 0.1), (2, 0.1)], "train_loss": [(1, 0.25), (2, 0.5)], "grad_norm": [(2, 3.0)]}
+    loss_steps.append(3)  # the same lists, emptied by the flush, take the next points
+    loss_values.append(torch.tensor(float("nan")))
+    buffer.add_series("grad_norm", [3, 4], torch.tensor([1.0, 2.0], dtype=torch.bfloat16))
+    flushed, divergence = buffer.flush()
+    assert flushed["grad_norm"] == [(3, 1.0), (4, 2.0)] and "lr" not in flushed
+    assert divergence is not None and divergence.message() == "non-finite train_loss at step 3"
+    assert sink.points["train_loss"][:2] == [(1, 0.25), (2, 0.5)] and len(sink.points["train_loss"]) == 3
+    assert buffer.flush() == ({}, None)
+
+
+def test_a_series_alone_is_read_and_merged_with_points_of_its_key() -> None:
+    buffer = MetricBuffer(RecordingSink())
+    buffer.add_series("grad_norm", [20, 30], torch.tensor([2.0, 3.0]))
+    buffer.add("grad_norm", 10, 1.0)
+    flushed, divergence = buffer.flush()
+    assert divergence is None and flushed == {"grad_norm": [(10, 1.0), (20, 2.0), (30, 3.0)]}

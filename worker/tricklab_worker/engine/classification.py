@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -16,6 +15,7 @@ from tricklab.schemas.run_config import RunConfig
 from tricklab_worker.engine.checkpoint import capture_rng, load_checkpoint, restore_rng, save_checkpoint
 from tricklab_worker.engine.context import CheckpointStore, MetricSink, RunControl, TrainOutcome, notify_resume
 from tricklab_worker.engine.evaluation import final_test_metrics, loss_and_accuracy, probabilities_of, robust_accuracy
+from tricklab_worker.engine.gradient_norms import GradientNormSampler
 from tricklab_worker.engine.hooks import FinalContext
 from tricklab_worker.engine.losses import make_criterion, training_objective
 from tricklab_worker.engine.metrics import MetricBuffer
@@ -80,6 +80,7 @@ def train_classification(
     # Looked up once: walking the module tree for the gradient list cost ~90 us a step (issue 7).
     parameters = list(model.parameters())
     first_layer_index = next((i for i, p in enumerate(parameters) if p is first_layer), None)
+    gradient_norms = GradientNormSampler(parameters, first_layer_index)
     # Entering even a disabled autocast costs a few us every step; skip it unless bf16 is asked for.
     autocast = partial(torch.autocast, device.type, dtype=torch.bfloat16) if run.amp else contextlib.nullcontext
     n_train = data.train_targets.shape[0]
@@ -91,6 +92,9 @@ def train_classification(
     shuffle = torch.Generator().manual_seed(run.config.seed)
     state = LoopState(first_layer_norm_sum=torch.zeros((), device=device))
     buffer = MetricBuffer(sink)
+    # Appended to on every logged step, without a call per point.
+    loss_steps, loss_values = buffer.tensor_column("train_loss")
+    lr_steps, lr_values = buffer.float_column("lr")
 
     saved = load_checkpoint(checkpoint)
     resumed_from = 0
@@ -130,6 +134,15 @@ def train_classification(
     def flush() -> TrainOutcome | None:
         nonlocal last_flush
         last_flush = time.perf_counter()
+        norms = gradient_norms.drain()
+        if norms is not None:
+            buffer.add_series("grad_norm", norms.steps, norms.totals)
+            if state.first_layer_norm_sum is not None:
+                # One add per sample, in step order: the same sum whenever the flushes fall, so a
+                # resumed run ends with the uninterrupted run's exact mean.
+                for first_layer_norm in norms.first_layer_norms:
+                    state.first_layer_norm_sum = state.first_layer_norm_sum + first_layer_norm
+                state.first_layer_norm_count += len(norms.first_layer_norms)
         flushed, divergence = buffer.flush()
         control.set_progress(state.step / total_steps)
         if state.steps_to_target is None:
@@ -164,15 +177,12 @@ def train_classification(
         optimizer.zero_grad(set_to_none=True)
         torch.autograd.backward(training_objective(loss, options.loss))
         if step % log_every == 0:
-            buffer.add("train_loss", step, loss)
-            buffer.add("lr", step, lr)
+            loss_steps.append(step)
+            loss_values.append(loss.detach())
+            lr_steps.append(step)
+            lr_values.append(lr)
         if step % grad_norm_every == 0:
-            grad_norm, first_layer_norm = _gradient_norms(parameters, first_layer_index)
-            if grad_norm is not None:
-                buffer.add("grad_norm", step, grad_norm)
-            if first_layer_norm is not None and state.first_layer_norm_sum is not None:
-                state.first_layer_norm_sum = state.first_layer_norm_sum + first_layer_norm
-                state.first_layer_norm_count += 1
+            gradient_norms.sample(step)
         optimizer.step()
         for callback in options.callbacks:
             callback.on_step_end(step, model)
@@ -206,20 +216,6 @@ def train_classification(
     final["wall_time"] = prior_elapsed + time.perf_counter() - started
     control.set_progress(1.0)
     return TrainOutcome("succeeded", final_metrics=final, resumed_from_step=resumed_from)
-
-
-def _gradient_norms(parameters: Sequence[Tensor], first_index: int | None) -> tuple[Tensor | None, Tensor | None]:
-    """The total gradient L2 norm and the first layer's, from one fused per-tensor norm (device scalars).
-
-    Same values as ``get_total_norm`` plus ``first_layer.grad.norm()``, with one kernel launch fewer.
-    """
-    present = [i for i, p in enumerate(parameters) if p.grad is not None]
-    if not present:
-        return None, None
-    norms = torch._foreach_norm([parameters[i].grad for i in present])  # type: ignore[misc]
-    total = torch.linalg.vector_norm(torch.stack(norms))
-    first = norms[present.index(first_index)] if first_index in present else None
-    return total, first
 
 
 def _adversarial_features(

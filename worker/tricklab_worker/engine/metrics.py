@@ -29,46 +29,73 @@ class MetricBuffer:
     """Collects points as device tensors and hands them to the sink in one host transfer per flush.
 
     Points are kept per key as they arrive (steps and values in two lists), so a flush does not
-    regroup them: ``add`` runs on every training step's critical path (issue 7).
+    regroup them. A loop logging a key every step appends to that key's lists directly
+    (``tensor_column``, ``float_column``): ``add`` runs on the step's critical path (issue 7).
     """
 
     def __init__(self, sink: MetricSink) -> None:
         self.sink = sink
         self._tensors: dict[str, tuple[list[int], list[Tensor]]] = {}
         self._floats: dict[str, tuple[list[int], list[float]]] = {}
+        self._series: list[tuple[str, list[int], Tensor]] = []
+
+    def tensor_column(self, key: str) -> tuple[list[int], list[Tensor]]:
+        """The pending (steps, 0-d detached device values) of ``key``: lists that stay valid across flushes."""
+        column = self._tensors.get(key)
+        if column is None:
+            column = self._tensors[key] = ([], [])
+        return column
+
+    def float_column(self, key: str) -> tuple[list[int], list[float]]:
+        """The pending (steps, floats) of ``key``: lists that stay valid across flushes."""
+        column = self._floats.get(key)
+        if column is None:
+            column = self._floats[key] = ([], [])
+        return column
 
     def add(self, key: str, step: int, value: Tensor | float) -> None:
         if isinstance(value, Tensor):
-            tensor_column = self._tensors.get(key)
-            if tensor_column is None:
-                tensor_column = self._tensors[key] = ([], [])
-            tensor_column[0].append(step)
+            steps, values = self.tensor_column(key)
+            steps.append(step)
             # Each tensor op is a dispatcher call on the step's path: a loss is already 0-d.
-            tensor_column[1].append(value.detach() if value.dim() == 0 else value.detach().reshape(()))
+            values.append(value.detach() if value.dim() == 0 else value.detach().reshape(()))
         else:
-            float_column = self._floats.get(key)
-            if float_column is None:
-                float_column = self._floats[key] = ([], [])
-            float_column[0].append(step)
-            float_column[1].append(float(value))
+            float_steps, floats = self.float_column(key)
+            float_steps.append(step)
+            floats.append(float(value))
+
+    def add_series(self, key: str, steps: list[int], values: Tensor) -> None:
+        """Several points of ``key`` at once, their values a 1-D device tensor (read with the rest at the flush)."""
+        if steps:
+            self._series.append((key, list(steps), values.detach().reshape(-1)))
 
     def _columns(self) -> dict[str, tuple[list[int], list[float]]]:
         """Every pending point by key, the tensors read in one host transfer; the buffer is left empty."""
-        columns = self._floats
-        if self._tensors:
-            tensors = [t for _, values in self._tensors.values() for t in values]
-            if any(t.dtype != torch.float32 for t in tensors):  # bf16 under autocast
-                tensors = [t.float() for t in tensors]
-            flat: list[float] = torch.stack(tensors).cpu().tolist()
+        columns: dict[str, tuple[list[int], list[float]]] = {}
+        for key, (steps, floats) in self._floats.items():
+            if steps:
+                columns[key] = (steps.copy(), floats.copy())
+                steps.clear()
+                floats.clear()
+        pending = [(key, steps, values) for key, (steps, values) in self._tensors.items() if steps]
+        series, self._series = self._series, []
+        if pending or series:
+            parts = [torch.stack([t for _, _, values in pending for t in values])] if pending else []
+            parts += [values for _, _, values in series]
+            if any(part.dtype != torch.float32 for part in parts):  # bf16 under autocast
+                parts = [part.float() for part in parts]
+            flat: list[float] = (torch.cat(parts) if len(parts) > 1 else parts[0]).cpu().tolist()
             start = 0
-            for key, (steps, values) in self._tensors.items():
-                read = flat[start : start + len(values)]
-                start += len(values)
-                if key in columns:  # one key logged both ways: merge, in step order below
+            for key, steps, _ in [*pending, *series]:
+                read = flat[start : start + len(steps)]
+                start += len(steps)
+                if key in columns:  # one key logged more than one way: merge, in step order below
                     columns[key] = (columns[key][0] + steps, columns[key][1] + read)
                 else:
-                    columns[key] = (steps, read)
-        self._tensors, self._floats = {}, {}
+                    columns[key] = (steps.copy(), read)
+            for _, steps, values in pending:
+                steps.clear()
+                values.clear()
         return columns
 
     def flush(self) -> tuple[dict[str, list[tuple[int, float]]], Divergence | None]:
