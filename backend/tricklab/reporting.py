@@ -81,3 +81,7 @@ class RunReporter(Protocol):
     ) -> ClaimedRun | None:
         """``finish`` this run, then ``claim`` the next one (in one transaction where the transport allows)."""
         ...
+
+    def claimable(self, *, runs: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
+        """Of ``runs`` as (run_id, attempt), those a claim could still take, in order (a hint: the claim decides)."""
+        ...

@@ -228,3 +228,22 @@ def test_finish_and_claim_keeps_each_part_when_the_other_finds_nothing(
     assert not finished and claimed is not None
     assert get_run(db_session=db_session, run_id=third).status == "running"
     assert get_run(db_session=db_session, run_id=first).final_metrics == {"test_accuracy": 0.75}
+
+
+def test_claimable_runs_are_those_a_claim_would_take_now(db_session: Session, celery_app: RecordingCelery) -> None:
+    queued, held, expired, ended, cancelled = run_ids(
+        db_session, create_experiment(db_session, celery_app, factors=[], seeds=5)
+    )
+    _claim(db_session, held, 1, "w1")
+    _claim(db_session, expired, 1, "w1", now=utcnow() - timedelta(seconds=LEASE + 1))
+    _claim(db_session, ended, 1, "w1")
+    leases.finish_run(db_session=db_session, run_id=ended, attempt=1, status="succeeded", final_metrics={})
+    db_session.execute(update(Run).where(Run.id == cancelled).values(cancel_requested=True))
+    db_session.commit()
+    asked = [(expired, 2), (queued, 1), (held, 2), (ended, 2), (cancelled, 1), (queued, 2), (10**9, 1)]
+    # In the order asked; the attempt must follow the stored one, as the claim's own condition says.
+    assert leases.claimable_runs(db_session=db_session, runs=asked) == [(expired, 2), (queued, 1)]
+    assert leases.claimable_runs(db_session=db_session, runs=[]) == []
+    for run_id, attempt in [(expired, 2), (queued, 1)]:
+        assert _claim(db_session, run_id, attempt, "w2") is not None
+    assert leases.claimable_runs(db_session=db_session, runs=asked) == []

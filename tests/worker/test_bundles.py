@@ -64,6 +64,7 @@ def _bundle(
     send_fails: bool = False,
     claimed: set[int] | None = None,
     followers: dict[int, RunRef | None] | None = None,
+    looks: list[list[RunRef]] | None = None,
 ) -> tuple[list[int], list[list[RunRef]], list[TerminalStatus | None]]:
     trained: list[int] = []
     sent: list[list[RunRef]] = []
@@ -71,6 +72,8 @@ def _bundle(
     def train(run_id: int, attempt: int, next_run: Callable[[], RunRef | None]) -> TerminalStatus | None:
         if claimed is not None and run_id not in claimed:
             return None  # another worker holds it, or it was cancelled
+        if claimed is not None:
+            claimed.discard(run_id)  # a lease is taken once
         trained.append(run_id)
         clock.now += seconds_per_run.get(run_id, 0.1)
         if followers is not None:
@@ -82,31 +85,84 @@ def _bundle(
             raise ConnectionError("broker down")
         sent.append(rest)
 
+    def still_claimable(asked: list[RunRef]) -> list[RunRef]:
+        if looks is not None:
+            looks.append(asked)
+        return [run for run in asked if claimed is None or run[0] in claimed]
+
     outcomes = execute_bundle(
-        experiment_id=7, runs=runs, bundle_seconds=2.0, run_times=times, train=train, send_on=send_on, clock=clock
+        experiment_id=7,
+        runs=runs,
+        bundle_seconds=2.0,
+        run_times=times,
+        train=train,
+        send_on=send_on,
+        still_claimable=still_claimable,
+        clock=clock,
     )
     return trained, sent, outcomes
 
 
-def test_first_bundle_trains_one_run_and_sends_the_rest_on_before_training() -> None:
+def test_first_bundle_sends_the_rest_on_before_training_and_takes_it_back_when_runs_are_short() -> None:
     times, clock = RunTimes(), FakeClock()
     runs = [(i, 1) for i in range(1, 13)]
-    trained, sent, outcomes = _bundle(runs, times=times, seconds_per_run={}, clock=clock)
-    assert trained == [1]
-    assert sent == [runs[1:]]
-    assert outcomes == ["succeeded"]
+    claimed = {run_id for run_id, _ in runs}  # the store: every run queued
+    followers: dict[int, RunRef | None] = {}
+    trained, sent, outcomes = _bundle(
+        runs, times=times, seconds_per_run={}, clock=clock, claimed=claimed, followers=followers
+    )
+    assert sent == [runs[1:]]  # before training: other workers may take them from the broker
+    # 0.1 s a run, 2 s a bundle: nobody took them, so they are trained here, each claimed with
+    # the previous run's finish instead of by going back to the broker.
+    assert trained == list(range(1, 13))
+    assert followers[1] == (2, 1) and followers[12] is None
+    assert outcomes == ["succeeded"] * 12
     assert times.typical(7) == pytest.approx(0.1)
-    # The same process then takes the rest: short runs, so it keeps them all.
-    trained, sent, _ = _bundle(runs[1:], times=times, seconds_per_run={}, clock=clock)
-    assert trained == list(range(2, 13)) and sent == []
+    # The message sent on then finds every run taken: one look at the store, no claim per run.
+    looks: list[list[RunRef]] = []
+    trained, sent, outcomes = _bundle(
+        runs[1:], times=times, seconds_per_run={}, clock=clock, claimed=claimed, looks=looks
+    )
+    assert trained == [] and sent == [] and outcomes == [None]
+    assert looks == [runs[2:]]
+
+
+def test_a_long_first_run_leaves_the_runs_it_sent_on_to_the_broker() -> None:
+    times, clock = RunTimes(), FakeClock()
+    runs = [(i, 1) for i in range(1, 13)]
+    followers: dict[int, RunRef | None] = {}
+    trained, sent, _ = _bundle(runs, times=times, seconds_per_run={1: 3.0}, clock=clock, followers=followers)
+    assert trained == [1] and sent == [runs[1:]] and followers == {1: None}
+
+
+def test_only_as_many_runs_come_back_as_fit_in_bundle_seconds() -> None:
+    times, clock = RunTimes(), FakeClock()
+    runs = [(i, 1) for i in range(1, 13)]
+    trained, sent, _ = _bundle(runs, times=times, seconds_per_run=dict.fromkeys(range(1, 13), 0.5), clock=clock)
+    assert trained == [1, 2, 3, 4] and sent == [runs[1:]]  # 2 s at 0.5 s a run
+
+
+def test_taking_back_stops_at_the_first_run_another_worker_has_started() -> None:
+    times, clock = RunTimes(), FakeClock()
+    runs = [(i, 1) for i in range(1, 7)]
+    # Another worker took the message sent on and claimed run 3 first (runs 4-6 were its to send on).
+    claimed = {1, 2, 4, 5, 6}
+    trained, sent, outcomes = _bundle(runs, times=times, seconds_per_run={}, clock=clock, claimed=claimed)
+    assert sent == [runs[1:]]
+    assert trained == [1, 2] and outcomes == ["succeeded", "succeeded", None]
+    assert claimed == {4, 5, 6}  # left to the worker that holds the message
 
 
 def test_known_short_runs_keep_about_bundle_seconds_of_work() -> None:
     times, clock = RunTimes(), FakeClock()
     times.record(7, 0.5)
     runs = [(i, 1) for i in range(1, 11)]
-    trained, sent, _ = _bundle(runs, times=times, seconds_per_run={}, clock=clock)
+    trained, sent, _ = _bundle(runs, times=times, seconds_per_run=dict.fromkeys(range(1, 11), 0.5), clock=clock)
     assert len(trained) == 4 and sent == [runs[4:]]
+    # Runs faster than the typical one: what was sent on comes back as far as the time allows.
+    times.record(7, 0.5)
+    trained, sent, _ = _bundle(runs, times=times, seconds_per_run=dict.fromkeys(range(1, 11), 0.25), clock=clock)
+    assert sent == [runs[4:]] and len(trained) == 8
 
 
 def test_a_run_far_longer_than_typical_hands_the_unstarted_runs_on() -> None:
@@ -129,12 +185,45 @@ def test_a_broker_that_refuses_the_rest_means_training_it_here() -> None:
 def test_runs_not_claimed_here_are_skipped_and_not_timed() -> None:
     times, clock = RunTimes(), FakeClock()
     times.record(7, 0.1)
-    runs = [(i, 1) for i in range(1, 5)]
-    trained, sent, outcomes = _bundle(runs, times=times, seconds_per_run={}, clock=clock, claimed={1, 3})
+    runs = [(i, 1) for i in range(1, 6)]
+    looks: list[list[RunRef]] = []
+    trained, sent, outcomes = _bundle(
+        runs, times=times, seconds_per_run={}, clock=clock, claimed={1, 3, 5}, looks=looks
+    )
     assert sent == []
-    assert trained == [1, 3]
-    assert outcomes == ["succeeded", None, "succeeded", None]
+    assert trained == [1, 3, 5]
+    # Run 2 could not be claimed: one look drops run 4 as well, which another worker holds.
+    assert looks == [runs[2:]]
+    assert outcomes == ["succeeded", None, "succeeded", "succeeded"]
     assert times.typical(7) == pytest.approx(0.1)
+
+
+def test_a_store_that_cannot_be_asked_leaves_each_run_to_its_claim() -> None:
+    times, clock = RunTimes(), FakeClock()
+    times.record(7, 0.1)
+    runs = [(i, 1) for i in range(1, 4)]
+    trained: list[int] = []
+
+    def train(run_id: int, attempt: int, next_run: Callable[[], RunRef | None]) -> TerminalStatus | None:
+        if run_id == 1:
+            return None
+        trained.append(run_id)
+        return "succeeded"
+
+    def unreachable(asked: list[RunRef]) -> list[RunRef]:
+        raise ConnectionError("database down")
+
+    outcomes = execute_bundle(
+        experiment_id=7,
+        runs=runs,
+        bundle_seconds=2.0,
+        run_times=times,
+        train=train,
+        send_on=lambda rest: None,
+        still_claimable=unreachable,
+        clock=clock,
+    )
+    assert trained == [2, 3] and outcomes == [None, "succeeded", "succeeded"]
 
 
 def test_each_run_names_the_run_trained_after_it_so_its_finish_can_claim_that_one() -> None:

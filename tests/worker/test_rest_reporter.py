@@ -71,6 +71,13 @@ def test_finish_and_claim_is_a_finish_then_a_claim() -> None:
     assert claimed is not None and (claimed.run_id, claimed.config.seed) == (8, 3)
 
 
+def test_every_run_counts_as_claimable_without_a_request() -> None:
+    seen: list[httpx.Request] = []
+    reporter = reporter_for([], seen)
+    assert reporter.claimable(runs=[(8, 1), (9, 2)]) == [(8, 1), (9, 2)]  # each claim decides
+    assert seen == []
+
+
 def test_permanent_refusals_and_exhausted_retries_raise() -> None:
     seen: list[httpx.Request] = []
     with pytest.raises(ReportError, match="HTTP 401"):

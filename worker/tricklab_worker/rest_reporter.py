@@ -200,3 +200,7 @@ class RestRunReporter:
         """``finish``, then ``claim`` the next run: two requests (a remote run's HTTP costs dwarf one more)."""
         self.finish(run_id=run_id, attempt=attempt, status=status, final_metrics=final_metrics, error=error)
         return self.claim(run_id=next_run_id, attempt=next_attempt, worker_id=worker_id)
+
+    def claimable(self, *, runs: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
+        """Every run: the REST API has no batched look, so each claim decides for itself."""
+        return list(runs)

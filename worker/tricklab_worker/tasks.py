@@ -135,6 +135,10 @@ class LeaseChain:
         log.info("run %s attempt %s: %s", claimed.run_id, claimed.attempt, outcome.status)
         return outcome.status
 
+    def still_claimable(self, runs: list[RunRef]) -> list[RunRef]:
+        """Of ``runs``, those not taken by anyone since they were sent (one read)."""
+        return self._reporter.claimable(runs=runs)
+
     def _take_claim(self, run_id: int, attempt: int) -> ClaimedRun | None:
         claimed_next, self._claimed_next = self._claimed_next, None
         if claimed_next is not None and claimed_next[0] == (run_id, attempt):
@@ -213,5 +217,6 @@ def register_tasks(app: Celery) -> None:
                     lambda: chain.train(run_id, attempt, next_run), run_id, attempt
                 ),
                 send_on=lambda rest: dispatch_bundle(self.app, experiment_id=int(experiment_id), runs=rest),
+                still_claimable=chain.still_claimable,
             )
         )

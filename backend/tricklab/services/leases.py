@@ -9,6 +9,7 @@ attempt is n-1, and only while the run is queued or its lease has expired.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from functools import cache
 from pathlib import Path
@@ -128,6 +129,30 @@ def _claim(
         checkpoint_path=checkpoint_path,
     )
     return claimed_run, int(experiment_id)
+
+
+def claimable_runs(
+    *, db_session: Session, runs: Sequence[tuple[int, int]], now: datetime | None = None
+) -> list[tuple[int, int]]:
+    """Of ``runs`` as (run_id, attempt), those whose claim would match right now, in their order.
+
+    A read, not a lease: a worker uses it to drop, in one query, the runs of a message that
+    others have taken since it was sent; the claim itself still decides.
+    """
+    if not runs:
+        return []
+    now = now or utcnow()
+    rows = db_session.execute(
+        select(Run.id, Run.attempt, Run.status, Run.lease_expires_at).where(
+            Run.id.in_([run_id for run_id, _ in runs]), Run.cancel_requested.is_(False)
+        )
+    ).all()
+    open_attempts = {
+        int(run_id): int(attempt)
+        for run_id, attempt, status, lease_expires_at in rows
+        if status == "queued" or (status == "running" and lease_expires_at is not None and lease_expires_at < now)
+    }
+    return [(run_id, attempt) for run_id, attempt in runs if open_attempts.get(run_id) == attempt - 1]
 
 
 def heartbeat_run(

@@ -110,3 +110,8 @@ class SqlRunReporter:
                 artifacts_dir=self.settings.artifacts_dir,
             )
             return claimed
+
+    def claimable(self, *, runs: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
+        """Of ``runs`` as (run_id, attempt), those a claim could still take, in order (one read)."""
+        with self.session_factory() as db_session:
+            return leases.claimable_runs(db_session=db_session, runs=runs)
