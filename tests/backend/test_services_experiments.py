@@ -53,6 +53,24 @@ def test_runs_go_out_in_bundles_of_consecutive_runs(
     assert celery_app.dispatched == [(i, 1) for i in ids]
 
 
+@pytest.mark.parametrize("seeds", [2, 22])  # 24 runs take their ids from the insert, 264 read them back
+def test_the_messages_name_every_stored_run_in_the_expansion_order(
+    db_session: Session, celery_app: RecordingCelery, seeds: int
+) -> None:
+    spec = ExperimentSpec.model_validate({**SPEC, "seeds": seeds})
+    created = experiments.create_experiment(
+        db_session=db_session, spec=spec, celery_app=celery_app, public_url="http://t", bundle_runs=64
+    )
+    assert created.n_runs == 12 * seeds and (created.n_runs > experiments.DISPATCH_INLINE_MAX) == (seeds == 22)
+    stored = db_session.execute(
+        select(Run.id, Run.combo_key, Run.seed).where(Run.experiment_id == created.id).order_by(Run.id)
+    ).all()
+    assert celery_app.dispatched == [(run_id, 1) for run_id, _, _ in stored]
+    # Consecutive seeds of one combination, combination after combination: what bundles keep together.
+    assert [seed for _, _, seed in stored] == list(range(seeds)) * 12
+    assert len({combo for _, combo, _ in stored}) == 12
+
+
 def test_unique_constraint_on_combination_and_seed(db_session: Session, celery_app: RecordingCelery) -> None:
     experiment_id = create_experiment(db_session, celery_app, factors=["label_smoothing"], seeds=1)
     row = db_session.scalars(select(Run).where(Run.experiment_id == experiment_id)).first()
