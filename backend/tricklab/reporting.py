@@ -9,16 +9,20 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Literal, NamedTuple, Protocol
 
 from tricklab.schemas.run_config import RunConfig
 
 TerminalStatus = Literal["succeeded", "failed", "diverged", "cancelled"]
 
 
-@dataclass(frozen=True)
-class MetricPoint:
-    """One recorded value; (run, key, step) is its identity, so re-sending it is harmless."""
+class MetricPoint(NamedTuple):
+    """One recorded value; (run, key, step) is its identity, so re-sending it is harmless.
+
+    A named tuple, not a dataclass: a worker builds one per logged value in the thread that
+    runs beside training, where a frozen dataclass cost ~1 us each and an eighth of that thread's
+    time showed up in the training thread's (issue 7, benchmarks/bench_training.py).
+    """
 
     key: str
     step: int

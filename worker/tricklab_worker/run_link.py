@@ -54,13 +54,13 @@ class BufferedMetricSink:
         """Remove and return everything buffered so far."""
         with self._lock:
             rows, self._rows = self._rows, []
-        return [MetricPoint(key=k, step=s, value=v, wall_time=t) for k, s, v, t in rows]
+        # A row is a point's fields in order: tuple.__new__ per row, no Python-level constructor.
+        return list(map(MetricPoint._make, rows))
 
     def put_back(self, points: list[MetricPoint]) -> None:
         """Return points whose write failed, ahead of newer ones, so the next flush retries them."""
-        rows = [(p.key, p.step, p.value, p.wall_time) for p in points]
         with self._lock:
-            self._rows[:0] = rows
+            self._rows[:0] = points
 
 
 class RunLink:
