@@ -20,8 +20,9 @@ class MetricPoint(NamedTuple):
     """One recorded value; (run, key, step) is its identity, so re-sending it is harmless.
 
     A named tuple, not a dataclass: a worker builds one per logged value in the thread that
-    runs beside training, where a frozen dataclass cost ~1 us each and an eighth of that thread's
-    time showed up in the training thread's (issue 7, benchmarks/bench_training.py).
+    runs beside training, where a frozen dataclass cost ~0.9 us each (a named tuple's ``_make``
+    0.2-0.3 us), and that thread's work slowed the training thread by several times its own
+    CPU time (issue 7, benchmarks/RESULTS.md round 7).
     """
 
     key: str
