@@ -65,6 +65,7 @@ def _bundle(
     claimed: set[int] | None = None,
     followers: dict[int, RunRef | None] | None = None,
     looks: list[list[RunRef]] | None = None,
+    store_fails: bool = False,
 ) -> tuple[list[int], list[list[RunRef]], list[TerminalStatus | None]]:
     trained: list[int] = []
     sent: list[list[RunRef]] = []
@@ -86,6 +87,8 @@ def _bundle(
         sent.append(rest)
 
     def still_claimable(asked: list[RunRef]) -> list[RunRef]:
+        if store_fails:
+            raise ConnectionError("database down")
         if looks is not None:
             looks.append(asked)
         return [run for run in asked if claimed is None or run[0] in claimed]
@@ -202,27 +205,7 @@ def test_a_store_that_cannot_be_asked_leaves_each_run_to_its_claim() -> None:
     times, clock = RunTimes(), FakeClock()
     times.record(7, 0.1)
     runs = [(i, 1) for i in range(1, 4)]
-    trained: list[int] = []
-
-    def train(run_id: int, attempt: int, next_run: Callable[[], RunRef | None]) -> TerminalStatus | None:
-        if run_id == 1:
-            return None
-        trained.append(run_id)
-        return "succeeded"
-
-    def unreachable(asked: list[RunRef]) -> list[RunRef]:
-        raise ConnectionError("database down")
-
-    outcomes = execute_bundle(
-        experiment_id=7,
-        runs=runs,
-        bundle_seconds=2.0,
-        run_times=times,
-        train=train,
-        send_on=lambda rest: None,
-        still_claimable=unreachable,
-        clock=clock,
-    )
+    trained, _, outcomes = _bundle(runs, times=times, seconds_per_run={}, clock=clock, claimed={2, 3}, store_fails=True)
     assert trained == [2, 3] and outcomes == [None, "succeeded", "succeeded"]
 
 
