@@ -1,20 +1,23 @@
 """The statements of a claim and a finish, built once with bound parameters.
 
 Every queued run pays one claim and one finish; building and cache-keying these statements
-per call cost as much as running them on SQLite (~0.2 ms each), a measurable share of the
-queue's per-run cost (issue 7, benchmarks/bench_queue.py). Parameter names differ from the
-column names because SQLAlchemy reserves those in SET clauses.
+per call cost as much as running them on SQLite (~0.2 ms each), and so did executing them
+through SQLAlchemy: they run through the driver's cursor (``driver_statements``), a
+measurable share of the queue's per-run cost (issue 7, benchmarks/bench_queue.py).
+Parameter names differ from the column names because SQLAlchemy reserves those in SET clauses.
 """
 
 from __future__ import annotations
 
 from sqlalchemy import String, and_, bindparam, case, func, insert, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 
-from tricklab.db.models import Experiment, Run, RunAttempt
+from tricklab.db.models import Experiment, FinalMetric, Run, RunAttempt
+from tricklab.services.driver_statements import DriverStatement
 
 _now = bindparam("p_now", type_=Run.heartbeat_at.type)
 
-CLAIM = (
+CLAIM = DriverStatement(
     update(Run)
     .where(
         Run.id == bindparam("p_run_id"),
@@ -34,42 +37,41 @@ CLAIM = (
         checkpoint_path=func.coalesce(Run.checkpoint_path, bindparam("p_checkpoint_path", type_=String)),
     )
     .returning(Run.experiment_id, Run.config, Run.checkpoint_path)
-    .execution_options(synchronize_session=False)
 )
 
-OPEN_ATTEMPT = insert(RunAttempt).values(
-    run_id=bindparam("p_run_id"),
-    attempt=bindparam("p_attempt"),
-    worker_id=bindparam("p_worker_id"),
-    started_at=_now,
+OPEN_ATTEMPT = DriverStatement(
+    insert(RunAttempt).values(
+        run_id=bindparam("p_run_id"),
+        attempt=bindparam("p_attempt"),
+        worker_id=bindparam("p_worker_id"),
+        started_at=_now,
+    )
 )
 
 # What refresh_experiment_status concludes with a run running: not finished, and running
 # unless cancelled; one conditional update instead of its reads.
-EXPERIMENT_RUNNING = (
+EXPERIMENT_RUNNING = DriverStatement(
     update(Experiment)
     .where(Experiment.id == bindparam("p_experiment_id"), Experiment.status.not_in(("running", "cancelled")))
     .values(status="running")
-    .execution_options(synchronize_session=False)
 )
 
-EXPERIMENT_FINISHED = (
+EXPERIMENT_FINISHED = DriverStatement(
     update(Experiment)
     .where(Experiment.id == bindparam("p_experiment_id"))
     .values(
         status=case((Experiment.status == "cancelled", Experiment.status), else_="finished"),
         finished_at=func.coalesce(Experiment.finished_at, bindparam("p_now", type_=Experiment.finished_at.type)),
     )
-    .execution_options(synchronize_session=False)
 )
 
-ANY_UNFINISHED_RUN = (
+ANY_UNFINISHED_RUN = DriverStatement(
     select(Run.id)
     .where(Run.experiment_id == bindparam("p_experiment_id"), Run.status.in_(("queued", "running")))
     .limit(1)
 )
 
-CLOSE_ATTEMPT = (
+CLOSE_ATTEMPT = DriverStatement(
     update(RunAttempt)
     .where(RunAttempt.run_id == bindparam("p_run_id"), RunAttempt.attempt == bindparam("p_attempt"))
     .values(
@@ -77,10 +79,9 @@ CLOSE_ATTEMPT = (
         outcome=bindparam("p_outcome"),
         reason=bindparam("p_reason"),
     )
-    .execution_options(synchronize_session=False)
 )
 
-FINISH = (
+FINISH = DriverStatement(
     update(Run)
     .where(Run.id == bindparam("p_run_id"), Run.attempt == bindparam("p_attempt"), Run.status == "running")
     .values(
@@ -91,5 +92,21 @@ FINISH = (
         progress=case((bindparam("p_status", type_=String) == "succeeded", 1.0), else_=Run.progress),
     )
     .returning(Run.experiment_id)
-    .execution_options(synchronize_session=False)
 )
+
+
+def _final_metrics_upsert(insert_fn: type[sqlite.Insert] | type[postgresql.Insert]) -> DriverStatement:
+    stmt = insert_fn(FinalMetric)
+    return DriverStatement(
+        stmt.on_conflict_do_update(
+            index_elements=["run_id", "key"],
+            set_={"value": stmt.excluded.value, "non_finite": stmt.excluded.non_finite},
+        )
+    )
+
+
+# Final metrics replace earlier values of the same key (a resumed or re-finished run).
+FINAL_METRICS_UPSERT = {
+    "sqlite": _final_metrics_upsert(sqlite.Insert),
+    "postgresql": _final_metrics_upsert(postgresql.Insert),
+}

@@ -11,20 +11,19 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from functools import cache
 from pathlib import Path
 from typing import Any, cast
 
 from sqlalchemy import Connection, CursorResult, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from tricklab.db.models import Experiment, FinalMetric, Run, RunAttempt
+from tricklab.db.models import Experiment, Run, RunAttempt
 from tricklab.db.session import begin_write
 from tricklab.db.types import utcnow
 from tricklab.reporting import ClaimedRun, TerminalStatus
 from tricklab.schemas.run_config import RunConfig
 from tricklab.services import lease_statements as statements
+from tricklab.services.driver_statements import json_value
 
 
 def rowcount(result: Any) -> int:
@@ -96,8 +95,8 @@ def _claim(
     connection = db_session.connection()
     # One statement takes the lease and reads back what the worker needs: a claim is paid per
     # queued run, so every round trip shows in the queue's throughput (issue 7, bench_queue.py).
-    claimed = connection.execute(
-        statements.CLAIM,
+    claimed = statements.CLAIM.execute(
+        connection,
         {
             "p_run_id": run_id,
             "p_previous_attempt": attempt - 1,
@@ -107,7 +106,7 @@ def _claim(
             "p_lease_until": now + timedelta(seconds=lease_seconds),
             "p_checkpoint_path": checkpoint_path_for(artifacts_dir, run_id) if artifacts_dir is not None else None,
         },
-    ).first()
+    )
     if claimed is None:
         return None
     experiment_id, config, checkpoint_path = claimed
@@ -118,14 +117,14 @@ def _claim(
             .where(RunAttempt.run_id == run_id, RunAttempt.attempt < attempt, RunAttempt.ended_at.is_(None))
             .values(ended_at=now, outcome="lost", reason="lease expired; taken over by a new attempt")
         )
-    connection.execute(
-        statements.OPEN_ATTEMPT, {"p_run_id": run_id, "p_attempt": attempt, "p_worker_id": worker_id, "p_now": now}
+    statements.OPEN_ATTEMPT.execute(
+        connection, {"p_run_id": run_id, "p_attempt": attempt, "p_worker_id": worker_id, "p_now": now}
     )
-    connection.execute(statements.EXPERIMENT_RUNNING, {"p_experiment_id": experiment_id})
+    statements.EXPERIMENT_RUNNING.execute(connection, {"p_experiment_id": experiment_id})
     claimed_run = ClaimedRun(
         run_id=run_id,
         attempt=attempt,
-        config=RunConfig.model_validate(config),
+        config=RunConfig.model_validate(json_value(config)),
         checkpoint_path=checkpoint_path,
     )
     return claimed_run, int(experiment_id)
@@ -210,17 +209,8 @@ def upsert_final_metrics(db_session: Session, run_id: int, final_metrics: dict[s
     for key, value in final_metrics.items():
         stored, flag = split_value(float(value))
         rows.append({"run_id": run_id, "key": key, "value": stored, "non_finite": flag})
-    db_session.connection().execute(_final_metrics_upsert(db_session.get_bind().dialect.name), rows)
-
-
-@cache
-def _final_metrics_upsert(dialect: str) -> Any:
-    insert_fn = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    stmt = insert_fn(FinalMetric)
-    return stmt.on_conflict_do_update(
-        index_elements=["run_id", "key"],
-        set_={"value": stmt.excluded.value, "non_finite": stmt.excluded.non_finite},
-    )
+    connection = db_session.connection()
+    statements.FINAL_METRICS_UPSERT[connection.dialect.name].execute_many(connection, rows)
 
 
 def finish_run(
@@ -303,15 +293,15 @@ def _finish(
     # the run's experiment id, or None (nothing written) when this attempt no longer holds the run.
     lock_experiment_of_run(db_session, run_id)
     connection = db_session.connection()
-    experiment_id = connection.scalar(
-        statements.FINISH,
-        {"p_run_id": run_id, "p_attempt": attempt, "p_status": status, "p_now": now, "p_error": error},
+    finished = statements.FINISH.execute(
+        connection, {"p_run_id": run_id, "p_attempt": attempt, "p_status": status, "p_now": now, "p_error": error}
     )
-    if experiment_id is None:
+    if finished is None:
         return None
+    experiment_id = finished[0]
     upsert_final_metrics(db_session, run_id, final_metrics)
-    connection.execute(
-        statements.CLOSE_ATTEMPT,
+    statements.CLOSE_ATTEMPT.execute(
+        connection,
         {"p_run_id": run_id, "p_attempt": attempt, "p_now": now, "p_outcome": status, "p_reason": error},
     )
     return int(experiment_id)
@@ -321,7 +311,7 @@ def _settle_experiment_after_finish(connection: Connection, experiment_id: int, 
     # What refresh_experiment_status concludes once a run has ended, as conditional updates
     # instead of loading the experiment (the row is already locked: lock_experiment_of_run).
     params = {"p_experiment_id": experiment_id}
-    if connection.execute(statements.ANY_UNFINISHED_RUN, params).first() is None:
-        connection.execute(statements.EXPERIMENT_FINISHED, {**params, "p_now": now})
+    if statements.ANY_UNFINISHED_RUN.execute(connection, params) is None:
+        statements.EXPERIMENT_FINISHED.execute(connection, {**params, "p_now": now})
     else:
-        connection.execute(statements.EXPERIMENT_RUNNING, params)
+        statements.EXPERIMENT_RUNNING.execute(connection, params)
