@@ -71,8 +71,29 @@ def test_a_bundle_is_one_message_with_the_experiment_and_its_runs(tmp_path: Path
             assert message.headers["id"] == bundle_task_id_for(10, 1)
             args, kwargs, _embed = message.decode()
             assert (args, kwargs) == ([5, [[10, 1], [11, 1], [12, 2]]], {})
+            # What logs and monitoring show of it: the ids, as Celery would have shown them.
+            assert (message.headers["argsrepr"], message.headers["kwargsrepr"]) == (
+                "[5, [[10, 1], [11, 1], [12, 2]]]",
+                "{}",
+            )
             message.ack()
             assert queue.qsize() == 0
+        finally:
+            queue.close()
+
+
+def test_a_long_bundle_shows_a_capped_repr_of_its_arguments(tmp_path: Path) -> None:
+    app = make_celery(Settings(data_dir=tmp_path, broker_url="memory://"))
+    runs = [(run_id, 1) for run_id in range(100_000, 100_200)]
+    dispatch_bundle(app, experiment_id=5, runs=runs)
+    with app.connection_for_read() as conn:
+        queue = conn.SimpleQueue("tricklab")
+        try:
+            message = queue.get(timeout=2)
+            shown = message.headers["argsrepr"]
+            assert len(shown) == 1024 and shown.startswith("[5, [[100000, 1], ") and shown.endswith("...")
+            assert message.decode()[0] == [5, [[run_id, 1] for run_id, _ in runs]]  # the message itself is whole
+            message.ack()
         finally:
             queue.close()
 
