@@ -82,10 +82,39 @@ def header(title: str, quick: bool) -> None:
     load = os.getloadavg()
     print(f"== {title}{'  [--quick: smoke test, figures are not measurements]' if quick else ''}")
     print(f"   {platform.processor() or platform.machine()}, {os.cpu_count()} cores, load avg {load[0]:.2f}")
+    print(f"   host steadiness before: {host_steadiness(10 if quick else 200)}")
 
 
 def verdict(name: str, ok: bool, detail: str) -> None:
+    print(f"   host steadiness after: {host_steadiness(200)}")
     print(f"   {name}: {'MEETS' if ok else 'MISSES'} target ({detail})")
+
+
+def _fixed_workload() -> int:
+    total = 0
+    for i in range(20_000):
+        total += i * i
+    return total
+
+
+def host_steadiness(samples: int) -> str:
+    """How steadily this host runs now: one fixed pure-Python workload, timed ``samples`` times back to back.
+
+    On a shared virtual machine the same work can take twice as long from one tenth of a second
+    to the next (seen on the 2-core development machine: 2.5 ms and 4.4 ms phases of ~50-100 ms,
+    issue 7); printed beside the figures so a reader knows how far apart repeated rounds can be.
+    """
+    times = []
+    for _ in range(max(1, samples)):
+        t0 = time.perf_counter()
+        _fixed_workload()
+        times.append(time.perf_counter() - t0)
+    times.sort()
+    fastest, median, p90 = times[0], times[len(times) // 2], times[int(len(times) * 0.9)]
+    return (
+        f"a fixed {fastest * 1e3:.1f} ms workload took {median / fastest:.2f}x that"
+        f" at the median and {p90 / fastest:.2f}x at p90 (1.00x: steady)"
+    )
 
 
 @contextmanager

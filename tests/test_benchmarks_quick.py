@@ -43,6 +43,7 @@ def test_every_benchmark_is_covered() -> None:
         "bench_effects.py",
         "bench_expansion.py",
         "bench_ingest.py",
+        "bench_instructions.py",
         "bench_page.py",
         "bench_queue.py",
         "bench_training.py",
